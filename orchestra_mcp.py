@@ -1330,7 +1330,12 @@ def _envelope_counts(path, window, filters, total):
 @tool("List pipeline runs", {
     "time_from": _TIME_FROM, "time_to": _TIME_TO, "status_filter": _STATUS_FILTER,
     "pipeline_id": _PIPELINE_ID, "limit": _LIMIT,
-})
+}, returns=[
+        "window", "filters", "total", "countsByStatus", "returned",
+        "runs[id, pipelineName, pipelineId, runStatus, message, createdAt, startedAt, completedAt, "
+        "durationS, envName, trigger, branch]",
+        "truncated", "countsExact", "hint", "note",
+    ])
 def list_pipeline_runs(time_from=None, time_to=None, status_filter=None, pipeline_id=None,
                        limit=DEFAULT_LIMIT):
     """Which pipeline runs happened in a time window, with exact counts by status.
@@ -1381,7 +1386,11 @@ def _run_summary(run):
     "pipeline_run_id": _RUN_ID,
     "wait_seconds": {"type": "integer", "minimum": 0, "maximum": 50,
                      "description": "Poll until the run ends or this many seconds pass (0-50)."},
-}, required=["pipeline_run_id"])
+}, required=["pipeline_run_id"], returns=[
+        "id", "pipelineName", "pipelineId", "runStatus", "message", "createdAt", "startedAt", "completedAt",
+        "durationS", "envName", "trigger", "branch", "commit", "gitLink", "anomalies", "elapsedS",
+        "activeTasks[taskName, status]", "hint",
+    ])
 def get_pipeline_run_status(pipeline_run_id, wait_seconds=0):
     """Current status of one pipeline run: status, message, pipeline, timings, environment,
     trigger, branch and commit.
@@ -1437,7 +1446,13 @@ def _by_start(task):
 @tool("Get pipeline run details", {
     "pipeline_run_id": _RUN_ID,
     "include_superseded": {"type": "boolean", "description": "Also list earlier attempts of retried tasks."},
-}, required=["pipeline_run_id"])
+}, required=["pipeline_run_id"], returns=[
+        "run", "taskCount", "countsByStatus",
+        "tasks[id, taskName, taskId, integration, integrationJob, status, message, externalStatus, "
+        "externalMessage, createdAt, startedAt, completedAt, durationS, attemptNumber, numberOfAttempts, "
+        "dependsOn, platformLink, superseded]",
+        "truncated", "hint",
+    ])
 def get_pipeline_run_details(pipeline_run_id, include_superseded=False):
     """One pipeline run with every task run of it, ordered by start time, with counts by status.
 
@@ -1469,7 +1484,10 @@ def get_pipeline_run_details(pipeline_run_id, include_superseded=False):
     "pipeline_id": _PIPELINE_ID,
     "integration": {"type": "string", "maxLength": 200, "description": "Integrations, comma list: DBT_CORE,PYTHON."},
     "limit": _LIMIT,
-})
+}, returns=[
+        "pipelineRunId", "window", "total", "countsByStatus", "returned",
+        "taskRuns[...as in get_pipeline_run_details, plus pipelineRunId]", "truncated", "countsExact", "hint", "note",
+    ])
 def list_task_runs(pipeline_run_id=None, time_from=None, time_to=None, status_filter=None,
                    pipeline_id=None, integration=None, limit=DEFAULT_LIMIT):
     """Task runs (the steps inside pipeline runs), either of one run or across a time window.
@@ -1517,7 +1535,10 @@ def list_task_runs(pipeline_run_id=None, time_from=None, time_to=None, status_fi
 
 @tool("List a task run's artifacts and logs", {
     "pipeline_run_id": _RUN_ID, "task_run_id": _TASK_RUN_ID,
-}, required=["pipeline_run_id", "task_run_id"])
+}, required=["pipeline_run_id", "task_run_id"], returns=[
+        "pipelineRunId", "taskRunId", "artifacts", "logs[filename, attemptNumber, displayName]", "unavailable",
+        "truncated", "hint",
+    ])
 def get_task_run_artifacts(pipeline_run_id, task_run_id):
     """Everything that can be fetched for one task run: artifact filenames (dbt manifest.json,
     run_results.json, ...) and log filenames with their attempt numbers.
@@ -1605,7 +1626,10 @@ def _decode_for_result(data, budget):
     "offset": {"type": "integer", "minimum": 0, "description": "Byte offset to start at (nextOffset of the last call)."},
     "max_bytes": {"type": "integer", "minimum": 1, "description": "Bytes to return, default 20000; clamped to what fits."},
     "save": {"type": "boolean", "description": "Stream the whole file to the local download directory instead."},
-}, required=["pipeline_run_id", "task_run_id", "filename"])
+}, required=["pipeline_run_id", "task_run_id", "filename"], returns=[
+        "filename", "offset", "bytes", "size", "encoding", "content", "nextOffset", "note", "hint", "savedTo",
+        "sha256",
+    ])
 def download_task_artifact(pipeline_run_id, task_run_id, filename, offset=0, max_bytes=20000, save=False):
     """Read part of a task run artifact (UTF-8 text as text, binary as base64), or save all of it.
 
@@ -1736,7 +1760,7 @@ _starts_lock = threading.Lock()
     "run_inputs": {"type": "object", "description": "Values for the pipeline's declared inputs."},
     "environment": {"type": "string", "maxLength": 255, "description": "Environment name."},
     "allow_duplicate": {"type": "boolean", "description": "Start even if the same start succeeded here <10 min ago."},
-}, required=["pipeline_id"], read_only=False)
+}, required=["pipeline_id"], read_only=False, returns=["started", "pipelineId", "pipelineRunId", "message", "cause", "hint"])
 def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids=None,
                      retry_from_failed=None, continue_downstream=None, run_inputs=None,
                      environment=None, allow_duplicate=False):
@@ -2104,7 +2128,17 @@ def describe_cause(task, attempts, evidence):
     return compact(dict(cause, unavailable=unavailable))
 
 
-@tool("Diagnose a pipeline run", {"pipeline_run_id": _RUN_ID}, required=["pipeline_run_id"])
+@tool("Diagnose a pipeline run", {"pipeline_run_id": _RUN_ID}, required=["pipeline_run_id"], returns=[
+        "run", "verdict", "taskCounts",
+        "rootCauses[taskRunId, taskId, taskName, integration, integrationJob, status, connectionId, "
+        "platformLink, numberOfAttempts, errorText{message, externalStatus, externalMessage}, attempts, "
+        "taskParameters, runParameters, failingOperations, failingOperationCount, failingNodes, "
+        "failingNodeCount, logTail, logFile, unavailable]",
+        "impact[taskId, taskName, status, because]",
+        "history[window, previousRuns, recentStatuses, failedOfLast, failuresSinceLastSuccess, lastSuccess, "
+        "firstFailureSinceSuccess, branchChanged, commitChanged]",
+        "nextSteps", "truncated", "moreRootCauses",
+    ])
 def diagnose_pipeline_run(pipeline_run_id):
     """Why did this run fail, and what to do: the root cause in one call.
 
@@ -2169,7 +2203,12 @@ def _shrink_diagnosis(result):
     "hours": {"type": "integer", "minimum": 1, "maximum": 168, "description": "Look back this many hours (1-168, default 24)."},
     "environment": {"type": "string", "maxLength": 255, "description": "Environment name (any case) or UUID."},
     "pipeline_id": _PIPELINE_ID,
-}, )
+}, returns=[
+        "window", "environment", "failingRunCount", "countsByPipeline",
+        "runs[id, pipelineName, runStatus, createdAt, envName, branch, rootCauses[taskRunId, taskId, "
+        "taskName, integration, status, errorText]]",
+        "truncated", "hint",
+    ])
 def list_failures(hours=24, environment=None, pipeline_id=None):
     """What failed recently? Failed and warning runs in the last `hours` (default 24, max 168),
     newest first, each with its root-cause task(s) and one line of error text.
@@ -2257,7 +2296,10 @@ def resolve_environment(value):
     "tail_bytes": {"type": "integer", "minimum": 1, "description": "Bytes from the end, default 8192, max 30000."},
     "grep": {"type": "string", "maxLength": 200, "description": "Case-insensitive plain substring (not a regex): "
              "matching lines of the whole log instead of the tail."},
-}, required=["pipeline_run_id", "task_run_id"])
+}, required=["pipeline_run_id", "task_run_id"], returns=[
+        "logs", "filename", "fileStatus", "size", "tailBytes", "logTail", "grep", "matches[line, text, before, after]",
+        "matchCount", "linesScanned", "truncated", "stoppedBy", "note", "hint",
+    ])
 def get_task_run_logs(pipeline_run_id, task_run_id, filename=None, tail_bytes=LOG_TAIL_BYTES, grep=None):
     """A task run's logs: without filename, the log files (attempt, display name); with one,
     its last tail_bytes as lines (logTail); with grep, up to 50 matching lines of the whole log
@@ -2348,7 +2390,11 @@ def grep_log(run_id, task_id, filename, needle):
 
 
 @tool("List pipelines", {"name": {"type": "string", "maxLength": 255,
-                                  "description": "Case-insensitive part of the pipeline name."}})
+                                  "description": "Case-insensitive part of the pipeline name."}},
+      returns=[
+               "total", "returned", "filter",
+               "pipelines[id, alias, name, paused, schedule, latestRunId, latestRunStatus, latestRunCreatedAt]",
+               "truncated", "hint"])
 def list_pipelines(name=None):
     """Pipelines of the workspace: id, alias, name, paused, schedule and the latest run's status
     and time, to find what to inspect or trigger. Up to 100 rows, sorted by name; pass `name`
@@ -3022,23 +3068,35 @@ def _clock_skew(date_header):
         return None
 
 
-def tools_markdown():
-    """The tools reference (README and docs), generated from the registry."""
-    out = ["| Tool | Arguments | Returns |", "|---|---|---|"]
+def tools_table():
+    """The one-line-per-tool table (README)."""
+    out = ["| Tool | Arguments | What it answers |", "|---|---|---|"]
     for name, spec in TOOLS.items():
         args = ", ".join(f"`{a}`{'' if a in spec['required'] else '?'}" for a in spec["schema"])
-        first = spec["description"].split("\n")[0]
-        write = " **(write; absent in read-only mode)**" if not spec["read_only"] else ""
+        first = spec["description"].split("\n\n")[0].replace("\n", " ")
+        write = " (write; absent in read-only mode)" if not spec["read_only"] else ""
         out.append(f"| `{name}`{write} | {args} | {first} |")
+    return "\n".join(out) + "\n"
+
+
+def tools_markdown():
+    """The full tools reference (docs): the table, then each tool's description, arguments and keys."""
+    out = [tools_table()]
     for name, spec in TOOLS.items():
-        out += ["", f"### `{name}`", "", spec["description"], "", "| Argument | Type | Description |", "|---|---|---|"]
+        out += [f"### `{name}`", "", spec["description"], "", "| Argument | Type | Description |", "|---|---|---|"]
         for arg, rules in spec["schema"].items():
             kind = rules["type"] if isinstance(rules["type"], str) else " or ".join(rules["type"])
             required = " (required)" if arg in spec["required"] else ""
             out.append(f"| `{arg}`{required} | {kind} | {rules.get('description', '')} |")
         if spec.get("returns"):
             out += ["", "Result keys: " + ", ".join(f"`{k}`" for k in spec["returns"]) + "."]
-    return "\n".join(out) + "\n"
+        out.append("")
+    return "\n".join(out)
+
+
+def env_markdown():
+    """The configuration table rows (README)."""
+    return "\n".join(f"| `{name}` | {text} |" for name, text in ENV_VARIABLES.items()) + "\n"
 
 
 USAGE = f"""usage: orchestra_mcp.py [--selftest | --demo | --check | --print-tools-markdown | --version | --help]

@@ -1,0 +1,76 @@
+"""The docs say what the code does: generated references match, every tool and variable is documented.
+
+Run with UPDATE_DOCS=1 to rewrite the generated blocks after changing a tool or a variable.
+"""
+import json
+import os
+import re
+from pathlib import Path
+
+import orchestra_mcp as m
+
+REPO = Path(__file__).resolve().parent.parent
+BLOCKS = {
+    "README.md": {"tools": m.tools_table, "env": m.env_markdown},
+    "docs/orchestra-mcp.md": {"reference": m.tools_markdown},
+}
+
+
+def render(text, blocks):
+    for name, generate in blocks.items():
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+        assert pattern.search(text), f"marker <!-- {name}:begin/end --> is missing"
+        text = pattern.sub(lambda match: match.group(1) + generate() + match.group(2), text)
+    return text
+
+
+def test_generated_reference_blocks_match_the_tool_registry():
+    for path, blocks in BLOCKS.items():
+        file = REPO / path
+        current = file.read_text(encoding="utf-8")
+        expected = render(current, blocks)
+        if os.environ.get("UPDATE_DOCS") == "1":
+            file.write_text(expected, encoding="utf-8")
+            continue
+        assert current == expected, f"{path} is stale: run UPDATE_DOCS=1 python -m pytest tests/test_docs.py"
+
+
+def test_every_tool_and_every_variable_is_in_the_readme():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in m.TOOLS:
+        assert f"`{name}`" in readme
+    for name in m.ENV_VARIABLES:
+        assert f"`{name}`" in readme
+    names_in_code = set(re.findall(r"ORCHESTRA_[A-Z_]+", (REPO / "orchestra_mcp.py").read_text()))
+    assert names_in_code <= set(re.findall(r"ORCHESTRA_[A-Z_]+", readme)), names_in_code - set(re.findall(r"ORCHESTRA_[A-Z_]+", readme))
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    command = ".venv/bin/python -m pytest -q"
+    assert command in readme and command in ci
+
+
+def test_tool_descriptions_stay_within_the_token_budget():
+    tools = m.tool_list(read_only=False)
+    assert len(m.dump({"tools": tools})) < 16_000   # ~4,000 tokens for all tools together
+    for tool in tools:
+        assert len(tool["description"]) <= 1000, tool["name"]
+        for arg, rules in tool["inputSchema"]["properties"].items():
+            assert len(rules.get("description", "")) <= 150, (tool["name"], arg)
+    assert len(m.INSTRUCTIONS) <= 2048
+
+
+def test_the_tools_list_snapshot_changes_only_on_purpose():
+    snapshot = REPO / "tests" / "tools_list.snapshot.json"
+    current = json.dumps(m.tool_list(read_only=False), indent=1, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_DOCS") == "1":
+        snapshot.write_text(current, encoding="utf-8")
+    assert snapshot.exists(), "no snapshot yet: run UPDATE_DOCS=1 python -m pytest tests/test_docs.py"
+    assert snapshot.read_text(encoding="utf-8") == current, "tools/list changed: review, then UPDATE_DOCS=1"
+
+
+def test_the_package_version_matches_the_module():
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'version = "{m.__version__}"' in pyproject
