@@ -20,8 +20,7 @@ def render(text, blocks):
     for name, generate in blocks.items():
         pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
         assert pattern.search(text), f"marker <!-- {name}:begin/end --> is missing"
-        block = generate()
-        text = pattern.sub(lambda match: match.group(1) + block + match.group(2), text)
+        text = pattern.sub(lambda match, block=generate(): match.group(1) + block + match.group(2), text)
     return text
 
 
