@@ -18,9 +18,10 @@ BLOCKS = {
 
 def render(text, blocks):
     for name, generate in blocks.items():
-        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
-        assert pattern.search(text), f"marker <!-- {name}:begin/end --> is missing"
-        text = pattern.sub(lambda match, block=generate(): match.group(1) + block + match.group(2), text)
+        begin, end = f"<!-- {name}:begin -->\n", f"<!-- {name}:end -->"
+        assert begin in text and end in text, f"marker {begin.strip()} ... {end} is missing"
+        head, rest = text.split(begin, 1)
+        text = head + begin + generate() + end + rest.split(end, 1)[1]
     return text
 
 
