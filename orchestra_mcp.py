@@ -2694,8 +2694,8 @@ def _finish(session):
     drain_until = time.monotonic() + 0.3
     while not session["outbox"].empty() and time.monotonic() < drain_until:
         time.sleep(0.01)
-    with session["write_lock"]:   # the last message is out whole (or the writer is stuck)
-        pass
+    if session["write_lock"].acquire(timeout=0.2):   # let a message being written finish whole
+        session["write_lock"].release()
     os._exit(0)   # workers stuck on the network must not hold the process
 
 
