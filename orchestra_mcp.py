@@ -1837,6 +1837,7 @@ _DBT_ERROR_RE = (r"(Database Error|Compilation Error|Runtime Error|Dependency Er
                  r" in (\w+) (\S+) \(([^)]+)\)|Failure in test (\S+)")
 _ERROR_LINE_RE = (r"(?i:Completed with \d+ errors?)|Done\. PASS=|\bERROR\b|\bFAILED\b|\bFATAL\b|"
                   r"^\s*\w*(Error|Exception)\b[:(]|(?i:\berror:)")
+_LOG_PREFIX_RE = r"^[\d:.T-]+\s*(\[\s*\w+\s*\]\s*)*(\[[^\]]*\]:)?"   # dbt's "02:14:09.7 [info ] [MainThread]:"
 _AUTH_RE = ("(?i)" r"incorrect username or password|authenticat|unauthori[sz]ed|permission denied|"
             r"access denied|invalid (credentials|token|api key)|expired (token|credentials)|\b401\b|\b403\b")
 _TIMEOUT_RE = "(?i)" r"timed? ?out|timeout|deadline exceeded"
@@ -1875,13 +1876,14 @@ def root_causes(tasks):
 def extract_log_lines(lines, max_chars=LOG_TAIL_CHARS):
     """Error lines first (dbt errors with their detail, Python tracebacks cut to the last frames,
     ERROR/FAILED lines, the dbt summary), then the last lines; at most max_chars in all."""
-    picked, i = [], 0
+    picked, consumed, i = [], set(), 0   # consumed: traceback lines cut on purpose, kept out of the tail
     while i < len(lines):
         line = lines[i]
         if _TRACEBACK in line:
             j = i + 1
             while j < len(lines) and (lines[j][:1] in (" ", "\t") or not lines[j].strip()):
                 j += 1
+            consumed.update(range(i, j + 1))
             frames = [k for k in range(i + 1, j) if lines[k].lstrip().startswith("File ")]
             picked.append(i)
             for k in frames[-3:]:
@@ -1903,8 +1905,8 @@ def extract_log_lines(lines, max_chars=LOG_TAIL_CHARS):
     budget = max_chars - sum(len(x) + 1 for x in error_lines) - 4
     tail = []
     for k in range(len(lines) - 1, -1, -1):
-        if k in order:
-            continue
+        if k in order or k in consumed or not re.sub(_LOG_PREFIX_RE, "", lines[k]).strip():
+            continue   # picked already, or a blank line behind a timestamp prefix
         text = clean_text(lines[k], 300)
         if budget - len(text) - 1 < 0 or len(tail) >= 20:
             break
@@ -2038,7 +2040,8 @@ def run_history(run):
     history = {"window": {"from": api_time(start), "to": api_time(end)}, "previousRuns": len(previous),
                "recentStatuses": [r.get("runStatus") for r in recent],
                "failedOfLast": f"{sum(r.get('runStatus') == 'FAILED' for r in recent)} of {len(recent)}",
-               "failuresSinceLastSuccess": sum(r.get("runStatus") == "FAILED" for r in before_success)}
+               "failuresSinceLastSuccess": sum(r.get("runStatus") == "FAILED" for r in before_success),
+               "recurring": sum(r.get("runStatus") == "FAILED" for r in recent) >= 2}
     if success:
         history["lastSuccess"] = success
         history["firstFailureSinceSuccess"] = run.get("runStatus") == "FAILED" and history["failuresSinceLastSuccess"] == 0
@@ -2058,14 +2061,15 @@ def next_steps(run, causes, history):
         name = cause.get("taskName") or cause.get("taskId")
         dbt = re.search(_DBT_ERROR_RE, text)
         if dbt and dbt.group(1):
-            detail = next((ln.strip() for ln in text.splitlines()[1:] if "error" in ln.lower() and dbt.group(3) not in ln), "")
+            lines = text.splitlines()
+            at = next(i for i, line in enumerate(lines) if dbt.group(0) in line)
+            detail = " - ".join(ln.strip() for ln in lines[at + 1: at + 3] if ln[:1] in (" ", "\t") and ln.strip())
             steps.append(f"Fix dbt {dbt.group(2)} {dbt.group(3)} ({dbt.group(4)}): {dbt.group(1)}"
-                         + (f" - {clean_text(detail, 200)}" if detail else "") + ".")
+                         + (f": {clean_text(detail, 240)}" if detail else "") + ".")
         elif dbt:
             steps.append(f"dbt test {dbt.group(5)} failed: query the failing rows and fix the data or the test.")
         elif _TRACEBACK in text:
-            last = [ln for ln in cause.get("logTail", []) if re.match(r"\w+(Error|Exception)\b", ln)]
-            steps.append(f"Task {name} raised {clean_text(last[-1], 200) if last else 'a Python exception'}; "
+            steps.append(f"Task {name} raised {clean_text(_exception_line(cause.get('logTail', [])), 200)}; "
                          "fix the script at the last frame shown in logTail.")
         if re.search(_AUTH_RE, text):
             steps.append(f"Credentials look rejected: check connection {cause.get('connectionId') or '(see task)'} "
@@ -2073,21 +2077,35 @@ def next_steps(run, causes, history):
         if str(cause.get("errorText", {}).get("externalStatus", "")).startswith("5"):
             steps.append(f"The remote service answered HTTP {cause['errorText']['externalStatus']} to task "
                          f"{name}: check that service's health before re-running.")
-        if re.search(_TIMEOUT_RE, text) or (cause.get("numberOfAttempts") or 0) > 1:
-            steps.append(f"Task {name} used {cause.get('numberOfAttempts') or 'several'} attempts"
-                         f"{' and timed out' if re.search(_TIMEOUT_RE, text) else ''}: retries are exhausted; "
-                         "look at load or limits on the target system.")
+        attempts, timed_out = cause.get("numberOfAttempts") or 1, bool(re.search(_TIMEOUT_RE, text))
+        if timed_out or attempts > 1:
+            what = " and ".join(([f"used all {attempts} attempts"] if attempts > 1 else [])
+                                + (["timed out"] if timed_out else []))
+            steps.append(f"Task {name} {what}: look at load, limits or timeouts on the target system before re-running.")
     if isinstance(history.get("lastSuccess"), dict) and history.get("commitChanged"):
         steps.append(f"The commit changed since the last success ({str(history['lastSuccess'].get('commit'))[:10]} "
                      f"-> {str(run.get('commit'))[:10]}): review that change first.")
+    with_log = [c for c in causes if c.get("logFile")]
+    if with_log:
+        steps.append(f"Whole log: get_task_run_logs(pipeline_run_id='{run.get('id')}', task_run_id="
+                     f"'{with_log[0].get('taskRunId')}', filename='{with_log[0]['logFile']['filename']}', grep='error').")
+    elif causes and causes[0].get("platformLink"):
+        steps.append(f"Orchestra holds no log for it: open {causes[0]['platformLink']} for the platform's own log.")
     if causes:
-        first = causes[0]
-        steps.append(f"Full log: get_task_run_logs(pipeline_run_id='{run.get('id')}', task_run_id="
-                     f"'{first.get('taskRunId')}', filename=..., grep='error').")
         steps.append(f"After the fix, and only with the user's go-ahead: trigger_pipeline(pipeline_id="
                      f"'{run.get('pipelineId')}', retry_from_failed=true).")
     unique = list(dict.fromkeys(steps))
     return unique[:4] if len(unique) >= 2 else unique + ["Open the run in Orchestra to read its task list."]
+
+
+def _exception_line(lines):
+    """The exception line that ends the last Python traceback in `lines`."""
+    starts = [i for i, line in enumerate(lines) if _TRACEBACK in line]
+    if starts:
+        for line in lines[starts[-1] + 1:]:
+            if line.strip() and line[:1] not in (" ", "\t"):
+                return line.strip()
+    return "a Python exception"
 
 
 def investigate(run_id, task):
@@ -2135,7 +2153,7 @@ def describe_cause(task, attempts, evidence):
         "taskParameters, runParameters, failingOperations, failingOperationCount, failingNodes, "
         "failingNodeCount, logTail, logFile, unavailable]",
         "impact[taskId, taskName, status, because]",
-        "history[window, previousRuns, recentStatuses, failedOfLast, failuresSinceLastSuccess, lastSuccess, "
+        "history[window, previousRuns, recentStatuses, failedOfLast, failuresSinceLastSuccess, recurring, lastSuccess, "
         "firstFailureSinceSuccess, branchChanged, commitChanged]",
         "nextSteps", "truncated", "moreRootCauses",
     ])
@@ -2233,7 +2251,7 @@ def list_failures(hours=24, environment=None, pipeline_id=None):
                 key = (run.get("pipelineName") or run.get("pipelineId"), run.get("pipelineId"))
                 counts.setdefault(key, {"FAILED": 0, "WARNING": 0})
                 counts[key][run.get("runStatus")] = counts[key].get(run.get("runStatus"), 0) + 1
-            window_runs += [run_row(r) for r in page["rows"]][: 20 - len(window_runs)]
+            window_runs += [_failure_row(r) for r in page["rows"]][: 20 - len(window_runs)]
             if page["page"] >= 10:
                 break
         if window_runs:
@@ -2256,7 +2274,7 @@ def list_failures(hours=24, environment=None, pipeline_id=None):
         if len(roots) > 5:
             run.update(truncated=True, rootCauseCount=len(roots))
     by_pipeline = sorted(({"pipelineName": clean_text(str(k[0]), 120), "pipelineId": k[1], **v}
-                          for k, v in counts.items()), key=lambda c: -(c["FAILED"] + c["WARNING"]))
+                          for k, v in counts.items()), key=lambda c: (-c["FAILED"], -c["WARNING"]))
     payload = {"window": {"from": api_time(start), "to": api_time(end), "hours": hours},
                "environment": environment, "failingRunCount": total, "countsByPipeline": by_pipeline[:20],
                "hint": "diagnose_pipeline_run(pipeline_run_id=...) explains one run"}
@@ -2267,12 +2285,19 @@ def list_failures(hours=24, environment=None, pipeline_id=None):
     return fit_rows(payload, "runs", runs, "pass fewer hours or a pipeline_id")
 
 
+def _failure_row(run):
+    """A run row for list_failures: what and when, without the generic run message."""
+    row = run_row(run)
+    return {key: row[key] for key in ("id", "pipelineName", "pipelineId", "runStatus", "createdAt", "envName",
+                                      "trigger", "branch") if key in row}
+
+
 def first_error_line(task):
     """One line of the most specific error text: externalMessage, else message."""
     for text in (task.get("externalMessage"), task.get("message")):
         lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
         if lines:
-            return clean_text(" / ".join(lines[:2]), 300)
+            return clean_text(" / ".join(lines[:2]), 240)
     return None
 
 
