@@ -406,7 +406,7 @@ def _build_http_client(config):
     """
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.exceptions import MaxRetryError
+    from urllib3.exceptions import MaxRetryError, ReadTimeoutError
     from urllib3.util.retry import Retry
 
     class BearerAuth(requests.auth.AuthBase):
@@ -452,7 +452,9 @@ def _build_http_client(config):
             wait = retry.planned_wait(response)
             retry_after = self.get_retry_after(response) if response is not None else None
             too_long = retry_after is not None and retry_after > CONFIG.get("retry_after_cap_s", 30.0)
-            if ctx["cancel"].is_set() or too_long or wait > remaining_s() - 1.0:
+            # a timed-out read is retried with the same read timeout: only when a whole attempt still fits
+            attempt = CONFIG.get("timeout_s", 30.0) if isinstance(error, ReadTimeoutError) else 0.0
+            if ctx["cancel"].is_set() or too_long or wait + attempt > remaining_s() - 1.0:
                 raise MaxRetryError(_pool, url, error)   # urllib3 then hands back the last response
             retry.wait_s = wait
             return retry
@@ -533,7 +535,9 @@ def _transport_error(exc, method, label):
     if isinstance(exc, requests.exceptions.SSLError):
         return Unreachable(f"TLS to {host} failed; check the system CA store or a proxy that "
                            "intercepts TLS (REQUESTS_CA_BUNDLE).")
-    if isinstance(exc, requests.exceptions.ReadTimeout):
+    from urllib3.exceptions import ReadTimeoutError
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(reason, ReadTimeoutError):
         return ApiError(f"Orchestra did not answer {method} {label} within "
                         f"{CONFIG['timeout_s']:g} s (ORCHESTRA_TIMEOUT); try again, or narrow the query.")
     if isinstance(exc, requests.exceptions.ProxyError):
@@ -575,6 +579,7 @@ def _http_error(response, method, label, not_found):
     status = response.status_code
     retry_after = response.headers.get("Retry-After", "")
     detail, params = _error_detail(response)
+    detail = " ".join(detail.split()) if detail else detail   # one line, whatever the body's layout
     suffix = f" Orchestra said: {detail}" if detail else ""
     if status == 401:
         return ApiError("Orchestra rejected the API key (401): it is missing, wrong, expired or revoked. "
@@ -757,7 +762,10 @@ def parse_time(value, name, now=None):
         raise BadArgument(f"`{name}` must be ISO-8601 (2026-11-23T02:00:00Z) or relative (90m, 24h, 7d).")
     match = re.fullmatch(_RELATIVE_RE, value.strip())
     if match:
-        return now - timedelta(seconds=int(match.group(1)) * _RELATIVE_UNITS[match.group(2).lower()])
+        try:
+            return now - timedelta(seconds=int(match.group(1)) * _RELATIVE_UNITS[match.group(2).lower()])
+        except OverflowError:
+            raise BadArgument(f"`{name}`={value[:40]!r} reaches back before year 1; use a shorter span.") from None
     try:
         return parse_timestamp(value)
     except (ValueError, OverflowError):
@@ -1290,15 +1298,18 @@ def scan_listing(path, start, end, filters, limit, status_key="runStatus"):
     window, its envelope total and one page_size=1 request per status give the exact counts.
     """
     counts, kept, unfinished = {}, [], []
+    seen = set()   # hash() of ids counted so far: consecutive windows share their boundary instant
     budget = max(5.0, CONFIG["deadline_s"] * 0.25)   # time kept back for the count requests
     for window in split_window(start, end):
         window_counts, complete, total = {}, False, None
         for page in iter_pages(path, windowed_params(*window, **filters), label=path):
             total = page["total"] if total is None else total
-            for row in page["rows"]:
+            rows = [row for row in page["rows"] if hash(str(row.get("id"))) not in seen]
+            seen.update(hash(str(row.get("id"))) for row in rows)
+            for row in rows:
                 status = str(row.get(status_key))
                 window_counts[status] = window_counts.get(status, 0) + 1
-            kept = _newest(kept + page["rows"], limit)
+            kept = _newest(kept + rows, limit)
             complete = page["last"]
             if not complete and remaining_s() < budget:
                 break

@@ -190,7 +190,7 @@ def test_the_real_server_lists_every_tool_when_started_from_the_tests_directory(
     if fake is None:
         env["ORCHESTRA_API_BASE_URL"] = "http://127.0.0.1:9/api/engine/public"  # never the network in tests
     environment = client_environment(tmp_path, env)
-    environment["ORCHESTRA_API_KEY"] = getattr(fake, "api_key", None) or CANARY_KEY
+    environment["ORCHESTRA_API_KEY"] = "test-key" if fake else CANARY_KEY   # the fake's DEFAULT_API_KEY
     call = ("list_pipelines", {}) if fake else None
     with open(tmp_path / "stderr.txt", "w+") as errlog:
         outcome = start_through_the_sdk(command, args, environment, REPO / "tests", errlog, call=call)
