@@ -79,7 +79,8 @@ ENV_VARIABLES = {
     "ORCHESTRA_API_KEY": "Bearer key of the Orchestra workspace (Settings > API key).",
     "ORCHESTRA_API_BASE_URL": f"API base URL, default {DEFAULT_BASE_URL}; https, or http on loopback.",
     "ORCHESTRA_ACCOUNT_ID": "Optional workspace UUID, sent as X-Orchestra-Account-Id.",
-    "ORCHESTRA_READ_ONLY": "1/true/yes/on removes trigger_pipeline; any unrecognised value also means read-only.",
+    "ORCHESTRA_READ_ONLY": "1/true/yes/on removes trigger_pipeline; 0/false/no/off or unset keep it; anything else "
+                           "(empty or ${...} too) means read-only: it fails closed.",
     "ORCHESTRA_TIMEOUT": "Seconds per HTTP request, default 30.",
     "ORCHESTRA_MCP_DEADLINE_S": "Seconds per tool call, default 45; longer work returns what it has.",
     "ORCHESTRA_MCP_RETRY_AFTER_CAP_S": "Longest Retry-After the server waits out, default 30.",
