@@ -2706,9 +2706,10 @@ def _start_batch(session, messages):
                 replies.append(reply)
             elif isinstance(message, dict) and message.get("method") == "tools/call" and "id" in message:
                 done.append((message["id"], holder))
-        with lock:
-            lock.wait_for(lambda: all(h or not _is_inflight(session, i) for i, h in done),
-                          timeout=CONFIG.get("deadline_s", 45) + 5)
+        give_up = time.monotonic() + CONFIG.get("deadline_s", 45) + 5
+        with lock:   # polled: a cancelled call never answers, so nothing would notify us of it
+            while not all(h or not _is_inflight(session, i) for i, h in done) and time.monotonic() < give_up:
+                lock.wait(0.05)
         replies += [h[0] for _, h in done if h]
         if replies:
             _post(session, replies)

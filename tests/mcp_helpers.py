@@ -90,8 +90,8 @@ class RawServer:
         return self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                                            "clientInfo": {"name": "tests", "version": "1"}})
 
-    def call(self, name, **arguments):
-        result = self.request("tools/call", {"name": name, "arguments": arguments})["result"]
+    def call(self, tool_name, **arguments):
+        result = self.request("tools/call", {"name": tool_name, "arguments": arguments})["result"]
         text = result["content"][0]["text"]
         return result["isError"], (text if result["isError"] else json.loads(text))
 
