@@ -6,7 +6,8 @@
 # 1. Stdout is the MCP channel: this script moves its own stdout to stderr at once and hands the
 #    original back to the server only, in the final exec. The loader and `op` never write there.
 # 2. Python >= 3.10: ORCHESTRA_MCP_PYTHON, else .venv/bin/python next to this script, else python3.12,
-#    else python3. An older interpreter is refused.
+#    else python3. An older interpreter is refused. The server runs as `import orchestra_mcp` from
+#    this directory (cached bytecode, so it starts faster than `python orchestra_mcp.py`).
 # 3. The API key, first found wins:
 #    a. ORCHESTRA_API_KEY, unless empty or an unexpanded ${...} placeholder; an op://vault/item/field
 #       value is a 1Password reference and is read with `op read`;
@@ -294,4 +295,9 @@ if ((needs_key)); then
 fi
 key=''
 
-exec "$py" "$server" "$@" 1>&3 3>&-
+# Run the checkout's module through `import` rather than as a script: Python then uses its cached
+# bytecode (__pycache__) instead of recompiling 3,000 lines on every start (~60 ms). sys.path[0] is
+# set to this directory first, so a json.py or queue.py in the caller's directory cannot shadow
+# the standard library.
+exec "$py" -c 'import sys; sys.path[0] = sys.argv.pop(1); import orchestra_mcp; sys.exit(orchestra_mcp.main())' \
+	"$here" "$@" 1>&3 3>&-

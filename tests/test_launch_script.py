@@ -34,7 +34,11 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="the launch
 
 STUB_SERVER = """\
 import hashlib, json, os, sys
-if len(sys.argv) > 2 and sys.argv[1] == "-c":
+if len(sys.argv) > 2 and sys.argv[1] == "-c" and "import orchestra_mcp" in sys.argv[2]:
+    # the launcher's start form: -c CODE DIR ARGS... -> record it as DIR/orchestra_mcp.py ARGS...
+    assert sys.argv[2].startswith("import sys; sys.path[0] = sys.argv.pop(1);"), sys.argv[2]
+    sys.argv = [sys.argv[0], os.path.join(sys.argv[3], "orchestra_mcp.py")] + sys.argv[4:]
+elif len(sys.argv) > 2 and sys.argv[1] == "-c":
     exec(sys.argv[2])  # the launcher's version probe
     sys.exit(0)
 key = os.environ.get("ORCHESTRA_API_KEY")
@@ -213,7 +217,8 @@ def test_the_script_never_enables_xtrace_and_ends_by_exec_ing_the_server():
     text = SCRIPT.read_text()
     code = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     assert not [line for line in code if "set -x" in line or "xtrace" in line.split("#")[0]]
-    assert code[-1] == 'exec "$py" "$server" "$@" 1>&3 3>&-'
+    assert code[-2].startswith('exec "$py" -c \'import sys; sys.path[0] = sys.argv.pop(1); import orchestra_mcp;')
+    assert code[-1] == '"$here" "$@" 1>&3 3>&-'
     assert os.access(SCRIPT, os.X_OK), "launch-orchestra-mcp.sh must be executable"
 
 
