@@ -354,7 +354,7 @@ def report_progress(progress, total=None, message=None):
 
 _ANSI_RE = r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]"
 _CONTROL_RE = ("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
-               "\u2028\u2029\u2066-\u2069\ufeff]")
+               "\u2028\u2029\u2066-\u2069\ufeff\ud800-\udfff]")
 
 
 def clean_text(value, cap):
@@ -2567,7 +2567,7 @@ def _stdin_closed(fd):
 def handle_line(session, line, stdin_fd=None):
     """Parse one line and answer it; never raises (the loop must survive any input)."""
     try:
-        message = json.loads(line)
+        message = json.loads(line.decode("utf-8"))   # strict UTF-8: no UTF-16/32 guessing, no surrogates
     except RecursionError:
         return _post(session, _error(None, -32700, "Parse error: input nested too deeply"), stdin_fd)
     except ValueError:
@@ -2578,7 +2578,7 @@ def handle_line(session, line, stdin_fd=None):
             return _post(session, _error(None, -32600, refusal), stdin_fd)
         return _start_batch(session, message)
     try:
-        reply = dispatch(session, message, respond=lambda msg: _post(session, msg))
+        reply = dispatch(session, message, respond=lambda data: None if data is None else _post(session, data))
     except RecursionError:
         reply = _error(None, -32600, "Invalid Request: nested too deeply")
     if reply is not None:
@@ -2672,11 +2672,13 @@ def _run_call(session, request_id, name, arguments, cancel, progress, respond):
         session["inflight"].pop(_id_key(request_id), None)
     log.debug("tools/call %s done in %.0f ms, %d requests%s", name, (time.monotonic() - started) * 1000,
               ctx["requests"], " (cancelled)" if cancel.is_set() else "")
-    if result is not None and not cancel.is_set():
-        try:
-            respond(_encode(_result(request_id, result)))
-        except ValueError:   # not serialisable (NaN): say so rather than go silent
-            respond(_encode(_result(request_id, error_result(f"{name} produced a result that is not valid JSON."))))
+    if result is None or cancel.is_set():
+        respond(None)   # no reply for a cancelled call; a batch waiting on it learns it is over
+        return
+    try:
+        respond(_encode(_result(request_id, result)))
+    except ValueError:   # not serialisable (NaN): say so rather than go silent
+        respond(_encode(_result(request_id, error_result(f"{name} produced a result that is not valid JSON."))))
 
 
 def _cancel(session, request_id):
@@ -2698,27 +2700,20 @@ def _start_batch(session, messages):
 
             def respond(data, holder=holder):
                 with lock:
-                    holder.append(json.loads(data) if isinstance(data, bytes) else data)
+                    holder.append(json.loads(data) if isinstance(data, bytes) else data)   # None: cancelled
                     lock.notify_all()
             reply = dispatch(session, message, respond) if isinstance(message, dict) else \
                 _error(None, -32600, "Invalid Request: expected a JSON-RPC 2.0 object")
             if reply is not None:
                 replies.append(reply)
             elif isinstance(message, dict) and message.get("method") == "tools/call" and "id" in message:
-                done.append((message["id"], holder))
-        give_up = time.monotonic() + CONFIG.get("deadline_s", 45) + 5
-        with lock:   # polled: a cancelled call never answers, so nothing would notify us of it
-            while not all(h or not _is_inflight(session, i) for i, h in done) and time.monotonic() < give_up:
-                lock.wait(0.05)
-        replies += [h[0] for _, h in done if h]
+                done.append(holder)
+        with lock:   # every call reports through respond(), None when cancelled
+            lock.wait_for(lambda: all(done), timeout=CONFIG.get("deadline_s", 45) + 5)
+        replies += [h[0] for h in done if h and h[0] is not None]
         if replies:
             _post(session, replies)
     threading.Thread(target=run, daemon=True).start()
-
-
-def _is_inflight(session, request_id):
-    with session["lock"]:
-        return _id_key(request_id) in session["inflight"]
 
 
 def _finish(session):
@@ -2746,7 +2741,7 @@ def protect_stdout():
     out_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return os.fdopen(out_fd, "wb", buffering=0)
+    return os.fdopen(out_fd, "wb")   # buffered: a partial write() is completed by the buffer, then flushed
 
 
 def serve():
