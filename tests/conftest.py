@@ -1,0 +1,32 @@
+"""Shared pytest fixtures: the fake Orchestra API (see tests/fake_orchestra.py)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))  # so tests can `import fake_orchestra`
+
+from fake_orchestra import FakeOrchestra  # noqa: E402 - needs the path above
+
+NON_ENTERPRISE_KEY = "starter-plan-key"
+
+
+@pytest.fixture(scope="session")
+def fake_orchestra():
+    """One fake API for the whole session: key "test-key", NON_ENTERPRISE_KEY gets 403."""
+    server = FakeOrchestra(non_enterprise_keys=(NON_ENTERPRISE_KEY,)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake(fake_orchestra):
+    """The session's fake API with an empty journal and no faults, before and after the test."""
+    fake_orchestra.clear_journal()
+    fake_orchestra.clear_faults()
+    yield fake_orchestra
+    fake_orchestra.clear_journal()
+    fake_orchestra.clear_faults()
