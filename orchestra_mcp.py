@@ -29,6 +29,7 @@ import os
 import queue
 import re
 import signal
+import stat
 import sys
 import threading
 import time
@@ -168,8 +169,15 @@ def read_config(environ=None):
     notes = []
     cache_home = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     base_url = _env_value(environ, "ORCHESTRA_API_BASE_URL", notes) or DEFAULT_BASE_URL
+    key = _env_value(environ, "ORCHESTRA_API_KEY", notes)
+    if key and not re.fullmatch(r"[\x21-\x7e]{1,4096}", key):
+        # A key with spaces, line breaks or non-ASCII (a bad paste) would make http.client raise an
+        # exception whose text carries the whole header, key included: refuse it here instead.
+        notes.append("ORCHESTRA_API_KEY contains spaces, line breaks or non-ASCII characters (a bad "
+                     "paste?); treating it as unset.")
+        key = None
     config = {
-        "api_key": _env_value(environ, "ORCHESTRA_API_KEY", notes),
+        "api_key": key,
         "base_url": _check_base_url(base_url),
         "account_id": _env_value(environ, "ORCHESTRA_ACCOUNT_ID", notes),
         "read_only": _read_only(environ, notes),
@@ -209,8 +217,13 @@ def setup_logging(config):
     """
     log_file = None
     if config.get("log_file"):
-        try:
-            fd = os.open(config["log_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:   # O_NONBLOCK: a FIFO planted there must not block start-up; then it must be our own file
+            fd = os.open(config["log_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK,
+                         0o600)
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                os.close(fd)
+                raise OSError(0, "not a regular file of this user")
             os.fchmod(fd, 0o600)
             log_file = os.fdopen(fd, "a", encoding="utf-8")
         except OSError as exc:
@@ -236,11 +249,11 @@ def _build_logger(level, log_file):
 
         def filter(self, record):
             message = record.getMessage()
-            key = CONFIG.get("api_key")
-            if key and key in message:
-                message = message.replace(key, "[redacted]")
-            record.msg = message.translate(_LOG_ESCAPES)
-            record.args = None
+            if record.exc_info:   # the formatter would append the traceback unredacted: fold it in here
+                import traceback
+                message += " | " + "".join(traceback.format_exception(*record.exc_info))
+                record.exc_info = record.exc_text = None
+            record.msg, record.args = _redact(message).translate(_LOG_ESCAPES), None
             return True
 
     logger = logging.getLogger("orchestra_mcp")
@@ -354,7 +367,8 @@ def report_progress(progress, total=None, message=None):
 
 _ANSI_RE = r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]"
 _CONTROL_RE = ("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
-               "\u2028\u2029\u2066-\u2069\ufeff\ud800-\udfff]")
+               "\u2028\u2029\u2066-\u2069\ufeff\ud800-\udfff\u061c\u180e\u2060-\u2064\ufe00-\ufe0f"
+               "\ufff9-\ufffb\U000e0000-\U000e007f]")   # invisible formatting, bidi, tags: hidden text
 
 
 def clean_text(value, cap):
@@ -388,7 +402,10 @@ def dump(value):
 def _redact(text):
     """Remove the key from any text that leaves the process (first belt is never putting it there)."""
     key = CONFIG.get("api_key")
-    return text.replace(key, "[redacted]") if key and key in text else text
+    if key:
+        for form in {key, repr(key)[1:-1], json.dumps(key)[1:-1]}:   # as is, and as reprs/JSON show it
+            text = text.replace(form, "[redacted]")
+    return text
 
 
 ####################################################################################################
@@ -612,7 +629,7 @@ def _http_error(response, method, label, not_found):
 
 def _retry_after_text(value):
     value = (value or "").strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) < 10:
         return f"{int(value)} s"
     try:
         from email.utils import parsedate_to_datetime
@@ -902,8 +919,8 @@ def list_log_files(run_id, task_run_id):
         if isinstance(name, str):
             meta = files.get(name) if isinstance(files.get(name), dict) else {}
             attempt = meta.get("attemptNumber") if isinstance(meta.get("attemptNumber"), int) else 1
-            rows.append(compact({"filename": name, "attemptNumber": attempt,
-                                 "displayName": meta.get("displayName")}))
+            rows.append(compact({"filename": name if not re.search(_CONTROL_RE, name) else clean_text(name, 300),
+                                 "attemptNumber": attempt, "displayName": clean_text(meta.get("displayName"), 120)}))
     return sorted(rows, key=lambda r: r["attemptNumber"])
 
 
@@ -1237,7 +1254,12 @@ def call_tool(name, arguments):
 
 
 def ok_result(payload):
-    return {"content": [{"type": "text", "text": dump(compact(payload))}], "isError": False}
+    """One JSON text block, never over MAX_RESULT_CHARS (a last guard behind each tool's own caps)."""
+    text = _redact(dump(compact(payload)))
+    if len(text) > MAX_RESULT_CHARS:
+        text = dump({"truncated": True, "resultChars": len(text), "partial": text[: MAX_RESULT_CHARS - 400],
+                     "hint": "the result was too large and is cut: narrow the call (fewer rows, a smaller window)"})
+    return {"content": [{"type": "text", "text": text}], "isError": False}
 
 
 def error_result(message):
@@ -1574,8 +1596,13 @@ def get_task_run_artifacts(pipeline_run_id, task_run_id):
     return payload
 
 
+def _is_count(text):
+    """A plain ASCII decimal of sane length (str.isdigit() also accepts '²')."""
+    return text.isascii() and text.isdigit() and len(text) < 16
+
+
 def _check_filename(filename):
-    if not filename or len(filename) > 1024 or re.search(_CONTROL_RE, filename) or "\n" in filename:
+    if not filename or len(filename) > 1024 or re.search(r"[\x00-\x1f\x7f]", filename) or re.search(_CONTROL_RE, filename):
         raise BadArgument("`filename` must be a name from get_task_run_artifacts (no control characters).")
     return filename
 
@@ -1682,7 +1709,7 @@ def _artifact_slice(run_id, task_id, filename, offset, max_bytes):
     if response.status_code == 206 and start is not None and start != offset:
         response.close()
         raise ApiError(f"Orchestra returned bytes from {start} when {offset} was asked; try again.")
-    if size is None and response.status_code == 200 and response.headers.get("Content-Length", "").isdigit():
+    if size is None and response.status_code == 200 and _is_count(response.headers.get("Content-Length", "")):
         size = int(response.headers["Content-Length"])
     data = read_slice(response, offset, count)
     content, encoding, used = _decode_for_result(data, budget)
@@ -1846,7 +1873,7 @@ LOG_TAIL_CHARS = 3000
 MAX_RUN_RESULTS_BYTES = 4 * 1024 * 1024
 _TRACEBACK = "Traceback (most recent call last)"
 _DBT_ERROR_RE = (r"(Database Error|Compilation Error|Runtime Error|Dependency Error|Parsing Error)"
-                 r" in (\w+) (\S+) \(([^)]+)\)|Failure in test (\S+)")
+                 r" in (\w+) (\S+) \(([^)\n]+)\)|Failure in test (\S+)")
 _ERROR_LINE_RE = (r"(?i:Completed with \d+ errors?)|Done\. PASS=|\bERROR\b|\bFAILED\b|\bFATAL\b|"
                   r"^\s*\w*(Error|Exception)\b[:(]|(?i:\berror:)")
 _LOG_PREFIX_RE = r"^[\d:.T-]+\s*(\[\s*\w+\s*\]\s*)*(\[[^\]]*\]:)?"   # dbt's "02:14:09.7 [info ] [MainThread]:"
@@ -1880,8 +1907,10 @@ def root_causes(tasks):
         if task.get("status") in failing and not upstream_failed:
             roots.append(task)
         elif upstream_failed and task.get("status") in ("FAILED", "SKIPPED", "CANCELLED", "WARNING"):
-            impact.append(compact({"taskId": task.get("taskId"), "taskName": clean_text(task.get("taskName"), 120),
-                                   "status": task.get("status"), "because": sorted(upstream_failed)[:5]}))
+            impact.append(compact({"taskId": clean_text(task.get("taskId"), 120),
+                                   "taskName": clean_text(task.get("taskName"), 120),
+                                   "status": task.get("status"),
+                                   "because": [clean_text(k, 80) for k in sorted(upstream_failed)[:5]]}))
     return roots, impact
 
 
@@ -2072,17 +2101,20 @@ def next_steps(run, causes, history):
                           cause.get("errorText", {}).get("message") or ""] + cause.get("logTail", []))
         name = cause.get("taskName") or cause.get("taskId")
         dbt = re.search(_DBT_ERROR_RE, text)
+        # Words taken from logs are quoted and labelled as the log's, never written as our own advice.
         if dbt and dbt.group(1):
-            lines = text.splitlines()
-            at = next(i for i, line in enumerate(lines) if dbt.group(0) in line)
+            lines = text.split("\n")
+            at = text.count("\n", 0, dbt.start())
             detail = " - ".join(ln.strip() for ln in lines[at + 1: at + 3] if ln[:1] in (" ", "\t") and ln.strip())
-            steps.append(f"Fix dbt {dbt.group(2)} {dbt.group(3)} ({dbt.group(4)}): {dbt.group(1)}"
-                         + (f": {clean_text(detail, 240)}" if detail else "") + ".")
+            steps.append(f"Fix dbt {dbt.group(2)} {clean_text(dbt.group(3), 120)} ({clean_text(dbt.group(4), 160)}), "
+                         f"a {dbt.group(1)}" + (f"; the log says: \"{clean_text(detail, 200)}\"" if detail else "") + ".")
         elif dbt:
-            steps.append(f"dbt test {dbt.group(5)} failed: query the failing rows and fix the data or the test.")
+            steps.append(f"dbt test {clean_text(dbt.group(5), 120)} failed: query the failing rows and fix the "
+                         "data or the test.")
         elif _TRACEBACK in text:
-            steps.append(f"Task {name} raised {clean_text(_exception_line(cause.get('logTail', [])), 200)}; "
-                         "fix the script at the last frame shown in logTail.")
+            steps.append(f"Task {name} raised an exception (the log says: \""
+                         f"{clean_text(_exception_line(cause.get('logTail', [])), 200)}\"); fix the script at the "
+                         "last frame shown in logTail.")
         if re.search(_AUTH_RE, text):
             steps.append(f"Credentials look rejected: check connection {cause.get('connectionId') or '(see task)'} "
                          "in Orchestra (Integrations) and the account it uses.")
@@ -2102,7 +2134,7 @@ def next_steps(run, causes, history):
         steps.append(f"Whole log: get_task_run_logs(pipeline_run_id='{run.get('id')}', task_run_id="
                      f"'{with_log[0].get('taskRunId')}', filename='{with_log[0]['logFile']['filename']}', grep='error').")
     elif causes and causes[0].get("platformLink"):
-        steps.append(f"Orchestra holds no log for it: open {causes[0]['platformLink']} for the platform's own log.")
+        steps.append("Orchestra holds no log for it: open rootCauses[0].platformLink for the platform's own log.")
     if causes:
         steps.append(f"After the fix, and only with the user's go-ahead: trigger_pipeline(pipeline_id="
                      f"'{run.get('pipelineId')}', retry_from_failed=true).")
@@ -2131,7 +2163,8 @@ def investigate(run_id, task):
 def describe_cause(task, attempts, evidence):
     """One root cause with its evidence; what could not be fetched is said under `unavailable`."""
     cause = compact({
-        "taskRunId": task.get("id"), "taskId": task.get("taskId"), "taskName": clean_text(task.get("taskName"), 120),
+        "taskRunId": task.get("id"), "taskId": clean_text(task.get("taskId"), 120),
+        "taskName": clean_text(task.get("taskName"), 120),
         "integration": task.get("integration"), "integrationJob": task.get("integrationJob"),
         "status": task.get("status"), "connectionId": clean_text(task.get("connectionId"), 120),
         "platformLink": clean_text(task.get("platformLink"), 300), "numberOfAttempts": task.get("numberOfAttempts"),
@@ -2206,7 +2239,7 @@ def diagnose_pipeline_run(pipeline_run_id):
                           key=lambda t: t.get("attemptNumber") or 0)
         evidence = {name: value for (i, name), value in gathered.items() if i == index}
         causes.append(describe_cause(task, attempts, evidence))
-    names = ", ".join(f"{c.get('taskId')} ({c.get('integration')})" for c in causes) or "none found"
+    names = ", ".join(f"{clean_text(c.get('taskId'), 80)} ({c.get('integration')})" for c in causes) or "none found"
     result.update(verdict=f"{run.get('runStatus')}: root cause {names}; {len(impact)} downstream task(s) affected",
                   rootCauses=causes, impact=impact[:30], history=history,
                   nextSteps=next_steps(run, causes, history))
@@ -2468,10 +2501,13 @@ def pipeline_row(pipeline):
     if isinstance(schedule, list):
         schedule = [compact({"name": clean_text(s.get("name"), 80), "cron": clean_text(s.get("cron"), 60),
                              "timezone": clean_text(s.get("timezone"), 40)}) for s in schedule[:5] if isinstance(s, dict)]
-    return compact({"id": pipeline.get("id"), "alias": pipeline.get("alias"),
+    elif not isinstance(schedule, str):
+        schedule = None   # an object or anything else: not a schedule we can show safely
+    return compact({"id": pipeline.get("id"), "alias": clean_text(pipeline.get("alias"), 120),
                     "name": clean_text(pipeline.get("name"), 120), "paused": pipeline.get("paused"),
                     "schedule": schedule if schedule not in ({}, "[]", "{}") else None,
-                    "latestRunId": pipeline.get("latestRunId"), "latestRunStatus": pipeline.get("latestRunStatus"),
+                    "latestRunId": pipeline.get("latestRunId"),
+                    "latestRunStatus": clean_text(pipeline.get("latestRunStatus"), 30),
                     "latestRunCreatedAt": pipeline.get("latestRunCreatedAt")})
 
 
@@ -3055,7 +3091,11 @@ def check_live():
     """--check: a read-only probe of the configured key and base URL; one line per step."""
     import socket
     from urllib.parse import urlsplit
-    config = read_config()
+    try:
+        config = read_config()
+    except ConfigError as exc:
+        print(f"FAIL configuration -> {exc}")
+        return 2
     configure(config)
     use_context(new_call_context(deadline_s=config["timeout_s"] + 15))
     steps = []
