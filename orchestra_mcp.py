@@ -564,14 +564,63 @@ def _transport_error(exc, method, label):
                        "and ORCHESTRA_API_BASE_URL, then try again.")
 
 
+def stream_body(response, what, consume, chunk_size=65536):
+    """Feed a streamed body to consume(chunk) until it returns False, then close the response.
+
+    Every body is read here, so deadlines, cancellation and broken connections are handled once.
+    A read timeout bounds each recv() only: a server dripping a byte at a time would hold the
+    call for ever, so a timer shuts the socket down when the call's deadline passes.
+    """
+    requests = _http["requests"]
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    timer = threading.Timer(max(0.0, remaining_s()), _shut_down, args=(sock,))
+    timer.daemon = True
+    timer.start()
+    try:
+        for chunk in response.iter_content(chunk_size):
+            check_cancelled()
+            if remaining_s() <= 0:
+                raise ApiError(f"reading {what} ran past the call's deadline ({CONFIG['deadline_s']:g} s); "
+                               "ask for less, or try again.")
+            if consume(chunk) is False:
+                return
+    except requests.exceptions.RequestException:
+        if remaining_s() <= 0.1:
+            raise ApiError(f"reading {what} ran past the call's deadline; ask for less, or try again.") from None
+        raise ApiError(f"the connection broke while reading {what}; try again.") from None
+    finally:
+        timer.cancel()
+        response.close()
+
+
+def _shut_down(sock):
+    try:
+        if sock is not None:
+            import socket
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def read_bytes(response, what, limit):
+    """Up to `limit` bytes of a body; (data, complete) where complete is False when it was longer."""
+    chunks, size = [], [0]
+
+    def take(chunk):
+        chunks.append(chunk[: limit - size[0]])
+        size[0] += len(chunk)
+        return size[0] <= limit
+
+    stream_body(response, what, take)
+    return b"".join(chunks), size[0] <= limit
+
+
 def _error_detail(response):
     """A short, sanitised detail from an error body: detail (str or FastAPI list), message, error, text."""
     try:
-        raw = response.raw.read(MAX_ERROR_BODY_BYTES, decode_content=True) or b""
-    except Exception:
+        raw, _ = read_bytes(response, "the error answer", MAX_ERROR_BODY_BYTES)
+    except OrchestraError:
         raw = b""
-    finally:
-        response.close()
     text = raw.decode("utf-8", "replace")
     try:
         body = json.loads(text)
@@ -687,24 +736,12 @@ def _query_text(params):
 
 def read_json(response, label):
     """Read a JSON body through one bounded reader (MAX_JSON_BYTES), then close the response."""
-    requests = _http["requests"]
-    chunks, size = [], 0
+    data, complete = read_bytes(response, f"Orchestra's answer to {label}", MAX_JSON_BYTES)
+    if not complete:
+        raise ApiError(f"Orchestra's answer to {label} is larger than {MAX_JSON_BYTES // 1048576} MiB; "
+                       "narrow the query.")
     try:
-        for chunk in response.iter_content(65536):
-            size += len(chunk)
-            if size > MAX_JSON_BYTES:
-                raise ApiError(f"Orchestra's answer to {label} is larger than "
-                               f"{MAX_JSON_BYTES // 1048576} MiB; narrow the query.")
-            if remaining_s() < 0:
-                raise ApiError(f"reading the answer to {label} ran past the call's deadline; try again.")
-            chunks.append(chunk)
-    except requests.exceptions.RequestException:
-        raise ApiError(f"the connection broke while reading Orchestra's answer to {label}; "
-                       "try again.") from None
-    finally:
-        response.close()
-    try:
-        return json.loads(b"".join(chunks))
+        return json.loads(data)
     except (ValueError, RecursionError):
         raise ApiError(f"Orchestra answered {label} with a body that is not valid JSON (a proxy or "
                        "gateway page?); check ORCHESTRA_API_BASE_URL and try again.") from None
@@ -1619,25 +1656,18 @@ def _content_range(response):
 
 def read_slice(response, offset, count):
     """At most `count` bytes at `offset` from a 206 (already positioned) or a 200 (skip ahead)."""
-    skip = offset if response.status_code == 200 else 0
-    kept, size = [], 0
-    try:
-        for chunk in response.iter_content(65536):
-            if skip:
-                dropped = min(skip, len(chunk))
-                chunk, skip = chunk[dropped:], skip - dropped
-            if chunk:
-                kept.append(chunk[: count - size])
-                size += len(kept[-1])
-            if size >= count:
-                break
-            if remaining_s() < 0.5:
-                raise ApiError("the download ran past the call's deadline; ask for fewer bytes.")
-    except _http["requests"].exceptions.RequestException:
-        raise ApiError("the connection broke during the download; try again.") from None
-    finally:
-        response.close()
-    return b"".join(kept)
+    state = {"skip": offset if response.status_code == 200 else 0, "kept": [], "size": 0}
+
+    def take(chunk):
+        dropped = min(state["skip"], len(chunk))
+        state["skip"] -= dropped
+        piece = chunk[dropped: dropped + count - state["size"]]
+        state["kept"].append(piece)
+        state["size"] += len(piece)
+        return state["size"] < count
+
+    stream_body(response, "the download", take)
+    return b"".join(state["kept"])
 
 
 def _decode_for_result(data, budget):
@@ -1725,9 +1755,18 @@ _SAFE_NAME_RE = r"[^A-Za-z0-9._-]"
 
 
 def local_name(filename):
-    """A safe single path component for a remote filename (no traversal, no hidden files)."""
-    name = re.sub(_SAFE_NAME_RE, "_", filename.replace("/", "__").replace("\\", "__")).lstrip(".")
-    return name[:200] or "artifact"
+    """A safe single path component for a remote filename (no traversal, no hidden files).
+
+    When cleaning changed the name, a short hash of the original keeps two remote names that
+    clean to the same text (a/b, a__b) from overwriting each other.
+    """
+    import hashlib
+    name = re.sub(_SAFE_NAME_RE, "_", filename.replace("/", "__").replace("\\", "__")).lstrip(".")[:180] or "artifact"
+    if name == filename:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    tag = hashlib.sha256(filename.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{stem}-{tag}.{extension}" if dot and stem and len(extension) <= 10 else f"{name}-{tag}"
 
 
 def _open_private_dir(parent_fd, name):
@@ -1736,7 +1775,12 @@ def _open_private_dir(parent_fd, name):
         os.mkdir(name, 0o700, dir_fd=parent_fd)
     except FileExistsError:
         pass
-    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    info = os.fstat(fd)
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:   # someone else's, or writable by others
+        os.close(fd)
+        raise OSError(1, f"{name} is not a private directory of this user")
+    return fd
 
 
 def save_artifact(run_id, task_id, filename):
@@ -1747,29 +1791,25 @@ def save_artifact(run_id, task_id, filename):
     fds = [os.open(base, os.O_RDONLY | os.O_DIRECTORY)]
     name = local_name(filename)
     temp = f".{name}.{os.getpid()}.{threading.get_ident()}.part"
+    digest, size = hashlib.sha256(), [0]
+
+    def write(out, chunk):
+        size[0] += len(chunk)
+        if size[0] > MAX_SAVE_BYTES:
+            raise ApiError(f"the artifact is larger than {MAX_SAVE_BYTES >> 30} GiB; nothing was saved.")
+        digest.update(chunk)
+        out.write(chunk)
+
     try:
         for part in (run_id, task_id):   # a planted symlink here makes O_NOFOLLOW fail: no escape
             fds.append(_open_private_dir(fds[-1], part))
-        response = open_file(run_id, task_id, "artifacts", filename)
-        digest, size = hashlib.sha256(), 0
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fds[-1])
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in response.iter_content(1024 * 1024):
-                    size += len(chunk)
-                    if size > MAX_SAVE_BYTES:
-                        raise ApiError(f"the artifact is larger than {MAX_SAVE_BYTES >> 30} GiB; not saved.")
-                    check_cancelled()
-                    if remaining_s() < 0.5:
-                        raise ApiError("the download did not finish before the call's deadline "
-                                       "(ORCHESTRA_MCP_DEADLINE_S); nothing was saved.")
-                    digest.update(chunk)
-                    out.write(chunk)
-            os.replace(temp, name, src_dir_fd=fds[-1], dst_dir_fd=fds[-1])
-        except _http["requests"].exceptions.RequestException:
-            raise ApiError("the connection broke during the download; nothing was saved.") from None
+                response = open_file(run_id, task_id, "artifacts", filename)
+                stream_body(response, "the download", lambda chunk: write(out, chunk), 1024 * 1024)
+            os.replace(temp, name, src_dir_fd=fds[-1], dst_dir_fd=fds[-1])   # replaces a symlink, never follows it
         finally:
-            response.close()
             try:
                 os.unlink(temp, dir_fd=fds[-1])
             except OSError:
@@ -1780,7 +1820,7 @@ def save_artifact(run_id, task_id, filename):
     finally:
         for fd in fds:
             os.close(fd)
-    return {"filename": filename, "savedTo": os.path.join(base, run_id, task_id, name), "size": size,
+    return {"filename": filename, "savedTo": os.path.join(base, run_id, task_id, name), "size": size[0],
             "sha256": digest.hexdigest(), "hint": "search the saved file locally instead of reading it into context"}
 
 
@@ -1983,18 +2023,15 @@ def read_log_tail(run_id, task_id, filename, tail_bytes):
 
 
 def _last_bytes(response, count):
-    kept, size = b"", 0
-    try:
-        for chunk in response.iter_content(65536):
-            size += len(chunk)
-            kept = (kept + chunk)[-count:]
-            if remaining_s() < 0.5:
-                raise ApiError("reading the log ran past the call's deadline; use tail_bytes.")
-    except _http["requests"].exceptions.RequestException:
-        raise ApiError("the connection broke while reading the log; try again.") from None
-    finally:
-        response.close()
-    return kept, size
+    """(last `count` bytes, total size) of a whole body, holding no more than that."""
+    state = {"kept": b"", "size": 0}
+
+    def take(chunk):
+        state["size"] += len(chunk)
+        state["kept"] = (state["kept"] + chunk)[-count:]
+
+    stream_body(response, "the log", take)
+    return state["kept"], state["size"]
 
 
 def main_log(files):
@@ -2416,47 +2453,48 @@ GREP_LINE_BYTES = 4096
 def grep_log(run_id, task_id, filename, needle):
     """Stream the whole log line by line (never held whole) and keep matches with context."""
     import collections
-    response = open_file(run_id, task_id, "logs", filename)
     wanted = needle.casefold()
-    before = collections.deque(maxlen=2)
-    matches, pending, number, scanned, stopped = [], [], 0, 0, None
-    buffer = b""
+    state = {"before": collections.deque(maxlen=2), "matches": [], "pending": [], "number": 0, "scanned": 0,
+             "buffer": b"", "stopped": None}
+
+    def line(raw):
+        state["number"] += 1
+        text = clean_text(raw[:GREP_LINE_BYTES].decode("utf-8", "replace"), GREP_LINE_BYTES)
+        for match in state["pending"]:
+            match["after"].append(text)
+        state["pending"] = [m for m in state["pending"] if len(m["after"]) < 2]
+        if len(state["matches"]) < GREP_MAX_MATCHES and wanted in text.casefold():
+            match = {"line": state["number"], "text": text, "before": list(state["before"]), "after": []}
+            state["matches"].append(match)
+            state["pending"].append(match)
+        state["before"].append(text)
+
+    def take(chunk):
+        state["scanned"] += len(chunk)
+        *complete, state["buffer"] = (state["buffer"] + chunk).split(b"\n")
+        if len(state["buffer"]) > GREP_LINE_BYTES * 4:   # an endless line: keep its start only
+            state["buffer"] = state["buffer"][:GREP_LINE_BYTES]
+        for raw in complete:
+            line(raw)
+        if len(state["matches"]) >= GREP_MAX_MATCHES and not state["pending"]:
+            state["stopped"] = f"{GREP_MAX_MATCHES} matches reached"
+        elif remaining_s() < 1.0:
+            state["stopped"] = "the call's deadline"
+        return state["stopped"] is None
+
     try:
-        for chunk in response.iter_content(65536):
-            scanned += len(chunk)
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            if len(buffer) > GREP_LINE_BYTES * 4:   # an endless line: keep its start only
-                buffer = buffer[: GREP_LINE_BYTES]
-            for raw in complete:
-                number += 1
-                text = clean_text(raw[:GREP_LINE_BYTES].decode("utf-8", "replace"), GREP_LINE_BYTES)
-                for match in pending:
-                    match["after"].append(text)
-                pending = [m for m in pending if len(m["after"]) < 2]
-                if len(matches) < GREP_MAX_MATCHES and wanted in text.casefold():
-                    match = {"line": number, "text": text, "before": list(before), "after": []}
-                    matches.append(match)
-                    pending.append(match)
-                before.append(text)
-            if len(matches) >= GREP_MAX_MATCHES and not pending:
-                stopped = "50 matches reached"
-                break
-            if remaining_s() < 1.0:
-                stopped = "the call's deadline"
-                break
-    except _http["requests"].exceptions.RequestException:
-        stopped = "the connection broke"
-    finally:
-        response.close()
-    if buffer and not stopped and len(matches) < GREP_MAX_MATCHES and wanted in buffer.decode("utf-8", "replace").casefold():
-        matches.append({"line": number + 1, "text": clean_text(buffer[:GREP_LINE_BYTES].decode("utf-8", "replace"),
-                                                               GREP_LINE_BYTES), "before": list(before), "after": []})
-    payload = {"filename": filename, "grep": needle, "linesScanned": number, "bytesScanned": scanned,
-               "matchCount": len(matches)}
-    if stopped:
-        payload.update(truncated=True, stoppedBy=stopped)
-    return fit_rows(payload, "matches", [compact(m) for m in matches], "use a more specific grep")
+        stream_body(open_file(run_id, task_id, "logs", filename), "the log", take)
+    except ApiError as exc:
+        if exc.status is not None:   # an HTTP error (404...): nothing was read
+            raise
+        state["stopped"] = str(exc)
+    if state["buffer"] and not state["stopped"]:
+        line(state["buffer"])
+    payload = {"filename": filename, "grep": needle, "linesScanned": state["number"],
+               "bytesScanned": state["scanned"], "matchCount": len(state["matches"])}
+    if state["stopped"]:
+        payload.update(truncated=True, stoppedBy=state["stopped"])
+    return fit_rows(payload, "matches", [compact(m) for m in state["matches"]], "use a more specific grep")
 
 
 @tool("List pipelines", {"name": {"type": "string", "maxLength": 255,

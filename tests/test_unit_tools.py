@@ -572,7 +572,8 @@ def test_save_streams_the_whole_file_without_a_range(rsps, tmp_path):
     saved = Path(result["savedTo"])
     assert saved.read_bytes() == content and result["size"] == len(content)
     assert saved.parent == tmp_path / "downloads" / RUN / TASK
-    assert saved.name == "target__run_results.json"
+    assert saved.name.startswith("target__run_results-") and saved.name.endswith(".json")   # hash: a/b != a__b
+    assert m.local_name("target/run_results.json") != m.local_name("target__run_results.json") == "target__run_results.json"
 
 
 @pytest.mark.parametrize("filename", ["bad\nname", "bad\x00name", "x" * 1025, ""])
