@@ -881,7 +881,7 @@ def is_run_prefix(value):
     """8 or more leading characters of a UUID (hex with dashes in the UUID's places)."""
     if not 8 <= len(value) < 36:
         return False
-    return all((c == "-") if s == "-" else (c in "0123456789abcdef") for c, s in zip(value, _UUID_SHAPE, strict=False))
+    return all((c == "-") if s == "-" else (c in "0123456789abcdef") for c, s in zip(value, _UUID_SHAPE))  # noqa: B905
 
 
 def check_pipeline_ref(value, name="pipeline_id"):
@@ -971,15 +971,10 @@ def list_artifact_names(run_id, task_run_id):
 
 def open_file(run_id, task_run_id, kind, filename, range_header=None):
     """Stream a log ("logs") or artifact ("artifacts") download; the caller closes the response."""
-    headers = {"Range": range_header} if range_header else None
-    try:
-        return send_request("GET", _task_path(run_id, task_run_id, f"{kind}/download"),
-                            params={"filename": filename}, headers=headers,
-                            label=f"the {kind[:-1]} download", not_found=f"{kind[:-1]} {filename!r}")
-    except ApiError as exc:
-        if exc.status == 416:
-            raise ApiError("range not satisfiable (416)", 416) from None
-        raise
+    headers = {"Range": range_header} if range_header else None   # a 416 comes back as ApiError(status=416)
+    return send_request("GET", _task_path(run_id, task_run_id, f"{kind}/download"),
+                        params={"filename": filename}, headers=headers,
+                        label=f"the {kind[:-1]} download", not_found=f"{kind[:-1]} {filename!r}")
 
 
 _pipeline_aliases = {}   # alias -> pipeline UUID, for the life of the process
@@ -1665,12 +1660,10 @@ def _check_filename(filename):
 
 
 def _content_range(response):
-    """(start, total) from a 206 Content-Range or a 416 `bytes */N`; None where absent."""
-    match = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)|bytes \*/(\d+)", response.headers.get("Content-Range", "").strip())
+    """(start, total) from a 206 Content-Range; None where absent."""
+    match = re.fullmatch(r"bytes (\d{1,15})-\d{1,15}/(\d{1,15}|\*)", response.headers.get("Content-Range", "").strip())
     if not match:
         return None, None
-    if match.group(3):
-        return None, int(match.group(3))
     return int(match.group(1)), (int(match.group(2)) if match.group(2) != "*" else None)
 
 
@@ -1872,11 +1865,9 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
     may or may not exist: check list_pipeline_runs before trying again.
     """
     ref = check_pipeline_ref(pipeline_id)
-    body = compact({"branch": branch, "commit": commit, "taskIds": task_ids,
-                    "retryFromFailed": retry_from_failed, "continueDownstreamRun": continue_downstream,
-                    "runInputs": run_inputs, "environment": environment})
-    if run_inputs is not None:
-        body["runInputs"] = run_inputs
+    fields = {"branch": branch, "commit": commit, "taskIds": task_ids, "retryFromFailed": retry_from_failed,
+              "continueDownstreamRun": continue_downstream, "runInputs": run_inputs, "environment": environment}
+    body = {key: value for key, value in fields.items() if value is not None}   # only what was given
     fingerprint = dump([ref.lower(), body])
     earlier = _claim_start(fingerprint, allow_duplicate)
     if earlier:
@@ -2013,13 +2004,14 @@ def extract_log_lines(lines, max_chars=LOG_TAIL_CHARS):
             picked.append(i)
         i += 1
     order = list(dict.fromkeys(picked))
+    chosen = set(order)
     error_lines = [clean_text(lines[k], 300) for k in order]
     while sum(len(x) + 1 for x in error_lines) > max_chars * 2 // 3 and len(error_lines) > 1:
         error_lines.pop(1 if len(error_lines) > 2 else 0)   # keep the first error and the latest ones
     budget = max_chars - sum(len(x) + 1 for x in error_lines) - 4
     tail = []
     for k in range(len(lines) - 1, -1, -1):
-        if k in order or k in consumed or not re.sub(_LOG_PREFIX_RE, "", lines[k]).strip():
+        if k in chosen or k in consumed or not re.sub(_LOG_PREFIX_RE, "", lines[k]).strip():
             continue   # picked already, or a blank line behind a timestamp prefix
         text = clean_text(lines[k], 300)
         if budget - len(text) - 1 < 0 or len(tail) >= 20:
@@ -2575,12 +2567,12 @@ def list_pipelines(name=None):
         rows = [p for p in first if isinstance(p, dict)
                 and (not name or name.lower() in str(p.get("name", "")).lower())]
         total = len(rows)
-    else:
-        rows, total = [], first.get("total") if isinstance(first, dict) else None
-        for page in iter_pages("/pipelines", compact({"name": name}), label="/pipelines"):
-            rows += page["rows"]
-            if len(rows) >= 100:
-                break
+    else:   # the envelope: page 1 is already here; one more page at most for the 100 shown
+        rows, total = list(first.get("results") or []), first.get("total") if isinstance(first, dict) else None
+        if isinstance(total, int) and len(rows) < min(total, 100) and rows:
+            more = api_get("/pipelines", compact({**params, "page": 2}), label="/pipelines")
+            rows += list(more.get("results") or []) if isinstance(more, dict) else []
+        rows = [p for p in rows if isinstance(p, dict)]
     rows = sorted(rows, key=lambda p: str(p.get("name", "")).lower())
     shown = [pipeline_row(p) for p in rows[:100]]
     payload = {"total": total if isinstance(total, int) else len(rows), "returned": len(shown),
