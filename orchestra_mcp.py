@@ -20,7 +20,7 @@ Run it:
 Runtime dependencies: requests and urllib3, imported at the first tool call so that the
 initialize answer never waits for them.
 
-Sections: 1 configuration, 2 errors, 3 HTTP client, 4 paginator and time windows,
+Sections: 1 configuration, 2 errors and call context, 3 HTTP client, 4 paginator and time windows,
 5 Orchestra operations, 6 formatting, 7 tools, 8 JSON-RPC stdio loop, 9 sample workspace and CLI.
 """
 
@@ -284,7 +284,7 @@ log = types.SimpleNamespace(debug=_log_at(10), info=_log_at(20), warning=_log_at
 
 
 ####################################################################################################
-# 2. Errors
+# 2. Errors, the per-call context (deadline, cancellation, progress) and text helpers
 ####################################################################################################
 
 class OrchestraError(Exception):
