@@ -319,6 +319,10 @@ class Unreachable(OrchestraError):
     """No connection to Orchestra (DNS, TLS, proxy, refused, timed out)."""
 
 
+class NothingSent(OrchestraError):
+    """The call's deadline passed before the request was sent."""
+
+
 class CallCancelled(Exception):
     """The client cancelled the call: no result is sent (deliberately not an OrchestraError)."""
 
@@ -700,7 +704,7 @@ def send_request(method, path, params=None, json_body=None, headers=None, label=
     label = label or path
     left = remaining_s()
     if left < 0.5:
-        raise ApiError(f"the call's deadline ({CONFIG['deadline_s']:g} s, ORCHESTRA_MCP_DEADLINE_S) "
+        raise NothingSent(f"the call's deadline ({CONFIG['deadline_s']:g} s, ORCHESTRA_MCP_DEADLINE_S) "
                        f"passed before {method} {label}; narrow the query or try again.")
     client = _http_client()
     session = client["reads"] if method == "GET" else client["writes"]
@@ -1861,8 +1865,8 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
 
     Returns the new pipelineRunId; follow up with get_pipeline_run_status(wait_seconds=...). The
     request is never resent automatically. The same start within 10 minutes is refused with
-    the earlier run's id unless allow_duplicate=true. After a timeout or server error the run
-    may or may not exist: check list_pipeline_runs before trying again.
+    the earlier run's id unless allow_duplicate=true; so is a repeat after a timeout or server
+    error (the run may or may not exist: check list_pipeline_runs first).
     """
     ref = check_pipeline_ref(pipeline_id)
     fields = {"branch": branch, "commit": commit, "taskIds": task_ids, "retryFromFailed": retry_from_failed,
@@ -1872,10 +1876,14 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
     earlier = _claim_start(fingerprint, allow_duplicate)
     if earlier:
         run_id, ago = earlier
+        if run_id == "uncertain":
+            raise BadArgument(f"an identical start {ago} s ago may or may not have started a run (Orchestra gave "
+                              f"no clear answer); check list_pipeline_runs(pipeline_id='{ref}', time_from='15m') "
+                              "first, and pass allow_duplicate=true only if it did not start.")
         raise BadArgument(f"this pipeline was started with the same arguments {ago} s ago as run "
                           f"{run_id} (now {_status_or_unknown(run_id)}); not starting it twice. Watch it "
                           "with get_pipeline_run_status, or pass allow_duplicate=true to start another.")
-    response, answer = None, {}
+    response, answer, refused = None, {}, False
     try:
         response = send_request("POST", f"/pipelines/{_segment(ref)}/start", json_body=body or None,
                                 label="the pipeline start", not_found=f"pipeline {ref!r}")
@@ -1883,13 +1891,20 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
             answer = read_json(response, "the pipeline start")
         except (ApiError, CallCancelled):
             answer = {}   # accepted (2xx) but the answer is unreadable: the run exists, its id is unknown
+    except (RateLimited, Unreachable, ConfigError, NothingSent, CallCancelled):
+        refused = True   # a 429, no connection, or never sent: nothing was started
+        raise
+    except ApiError as exc:
+        refused = exc.status is not None and exc.status < 500   # a 3xx/4xx answer: nothing was started
+        raise
     finally:
         run_id = _start_run_id(answer)
         with _starts_lock:
-            if response is not None:   # Orchestra accepted it: an identical start is refused for 10 minutes
-                _recent_starts[fingerprint] = (time.monotonic(), run_id or "unknown")
-            else:   # refused or uncertain: the error said what to check; a further call is sent as asked
+            if refused:   # a corrected or later start may be sent at once
                 _recent_starts.pop(fingerprint, None)
+            else:   # accepted, or it may have been (no answer, a 5xx): refuse an identical one for 10 minutes
+                outcome = run_id or ("unknown" if response is not None else "uncertain")
+                _recent_starts[fingerprint] = (time.monotonic(), outcome)
     log.info("started pipeline %s: run %s; cause: %s", ref, run_id, clean_text(cause or "-", 200))
     hint = (f"follow it with get_pipeline_run_status(pipeline_run_id='{run_id}', wait_seconds=30)" if run_id else
             f"Orchestra accepted the start but its answer had no run id; find the run with "
@@ -2850,17 +2865,16 @@ def _start_batch(session, messages):
 
 
 def _finish(session):
-    """Stdin is closed: give in-flight calls EOF_GRACE_S, let the writer drain, exit hard."""
+    """Stdin is closed: in-flight calls and the writer share EOF_GRACE_S, then exit hard."""
     give_up = time.monotonic() + EOF_GRACE_S
-    while time.monotonic() < give_up:
+    while time.monotonic() < give_up - 0.3:   # the last 0.3 s are the writer's
         with session["lock"]:
             if not session["inflight"]:
                 break
         time.sleep(0.02)
-    drain_until = time.monotonic() + 0.3
-    while not session["outbox"].empty() and time.monotonic() < drain_until:
+    while not session["outbox"].empty() and time.monotonic() < give_up:
         time.sleep(0.01)
-    if session["write_lock"].acquire(timeout=0.2):   # let a message being written finish whole
+    if session["write_lock"].acquire(timeout=max(0.05, give_up - time.monotonic())):   # a message being written finishes whole
         session["write_lock"].release()
     os._exit(0)   # workers stuck on the network must not hold the process
 

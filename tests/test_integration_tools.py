@@ -230,11 +230,25 @@ def test_a_start_reaches_the_api_once_under_a_502_and_under_a_429(fake, env):
     fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=502)
     is_error, text = call_tool(env, "trigger_pipeline", pipeline_id=PIPELINE_ALIAS)
     assert is_error and "may or may not have started" in text
+    assert len([e for e in fake.journal if e["method"] == "POST"]) == 1   # never resent
+    fake.clear_journal()
     fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=429,
                    headers={"Retry-After": "1"})
-    is_error, text = call_tool(env, "trigger_pipeline", pipeline_id=PIPELINE_ALIAS)
+    (is_error, text), (again_error, again) = call_tools(env, [
+        ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "branch": "hotfix"}),
+        ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "branch": "hotfix"})])
     assert is_error and "nothing was started" in text
+    assert not again_error and again["pipelineRunId"]   # nothing started: the retry is sent as asked
     assert len([e for e in fake.journal if e["method"] == "POST"]) == 2   # one per call, never resent
+
+
+def test_a_repeat_after_an_uncertain_start_is_refused_until_the_agent_checks(fake, env):
+    fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=502)
+    (first_error, first), (second_error, second) = call_tools(env, [
+        ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS}), ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS})])
+    assert first_error and "may or may not have started" in first
+    assert second_error and "list_pipeline_runs" in second and "allow_duplicate" in second
+    assert len([e for e in fake.journal if e["method"] == "POST"]) == 1
 
 
 def test_a_repeated_start_is_refused_with_the_earlier_run_id(fake, env):

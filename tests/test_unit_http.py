@@ -411,13 +411,15 @@ def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_
     assert all(address[1] == port for address in attempts)
 
 
-def test_a_failed_start_can_be_tried_again_at_once(rsps):
+def test_a_refused_start_can_be_tried_again_at_once_but_an_uncertain_one_cannot(rsps):
+    rsps.add(responses.POST, BASE + START_PATH, status=429)
     rsps.add(responses.POST, BASE + START_PATH, status=502)
-    rsps.add(responses.POST, BASE + START_PATH, status=200, json={"pipelineRunId": RUN})
-    assert start()["isError"]
-    again = start()
-    assert not again["isError"], text_of(again)
-    assert json.loads(text_of(again))["pipelineRunId"] == RUN
+    assert "nothing was started" in text_of(start())   # refused: a retry is sent
+    uncertain = start()
+    assert "may or may not have started" in text_of(uncertain)
+    repeat = start()   # an identical repeat after an uncertain outcome is refused, unsent
+    assert repeat["isError"] and "list_pipeline_runs" in text_of(repeat) and "allow_duplicate" in text_of(repeat)
+    assert len([c for c in rsps.calls if c.request.method == "POST"]) == 2
 
 
 # ---- error mapping -----------------------------------------------------------------------------------

@@ -1,0 +1,901 @@
+"""Reliability: protocol fuzzing, API faults and the server's lifecycle under load.
+
+1. Protocol fuzzing (hypothesis, deterministic): arbitrary bytes, arbitrary JSON, structurally valid
+   requests with a wrong type in every field, and notifications, sent as raw lines to ONE running
+   server. After every case the server still answers `ping`; every stdout line is checked (framing,
+   UTF-8, JSON, `mcp_types.jsonrpc_message_adapter`); notifications get no answer at all. Fixed edge
+   cases: 10 MB lines, invalid UTF-8, NUL bytes, deep nesting, duplicate and reused ids.
+2. API faults from the fake's injection (429 storms with and without Retry-After, a Retry-After of an
+   hour, 5xx, a body cut mid-way, truncated or non-JSON bodies, a stall beyond ORCHESTRA_TIMEOUT,
+   connection resets, a 200 MB body, redirects to another host and in a loop): each ends within the
+   call's deadline with one clear isError sentence, with bounded peak memory (VmHWM), and the server
+   answers the next call normally.
+3. Lifecycle: EOF or SIGTERM with calls in flight, a 1,000-call soak with random cancellations (threads,
+   file descriptors and RSS flat), and a client that stops reading stdout (back-pressure, nothing
+   dropped, EOF or a signal still ends the process).
+
+Figures (cases fuzzed, faults survived, soak before/after) are printed; run with `-s` to see them.
+"""
+
+import json
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import mcp_types
+import pytest
+from fake_orchestra import (
+    API_PREFIX,
+    DBT_LOG_FILENAME,
+    FAILED_DBT_TASK_RUN_ID,
+    FAILED_RUN_ID,
+)
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from mcp_helpers import REPO, SERVER, RawServer, server_env
+
+WAIT_S = 10.0                  # the longest a single expected message may take
+FUZZ_SETTINGS = {"derandomize": True, "database": None, "deadline": None,
+                 "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+TOOL_NAMES = ("list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
+              "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
+              "get_task_run_logs", "list_pipelines", "trigger_pipeline")
+JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603}
+FIGURES = {"cases fuzzed": 0, "faults survived": 0}
+
+
+####################################################################################################
+# Wire checks and a checked raw-line client
+####################################################################################################
+
+def check_message(item):
+    """One JSON-RPC message from the server: valid for mcp_types, a response or a notification."""
+    assert isinstance(item, dict), f"not a JSON object: {item!r}"
+    mcp_types.jsonrpc_message_adapter.validate_json(json.dumps(item))
+    assert item.get("jsonrpc") == "2.0", item
+    if "method" in item:   # the server sends notifications only, never requests
+        assert "id" not in item, f"the server sent a request: {item!r}"
+    else:
+        assert ("result" in item) != ("error" in item), f"exactly one of result/error: {item!r}"
+        assert set(item) <= {"jsonrpc", "id", "result", "error"}, item
+        if "result" in item:
+            assert item["id"] is not None, item
+        else:
+            assert item["error"]["code"] in JSONRPC_CODES, item
+    return item
+
+
+def check_line(raw):
+    """One stdout line: newline-terminated UTF-8 JSON, one message or a non-empty batch reply."""
+    assert raw.endswith(b"\n"), f"line not newline-terminated (a stray write?): {raw[:200]!r}"
+    text = raw.decode("utf-8")
+    assert "\n" not in text[:-1]
+    message = json.loads(text)
+    if isinstance(message, list):
+        assert message, "an empty array is not a valid batch reply"
+        for item in message:
+            check_message(item)
+            assert "method" not in item, "a batch reply holds responses only"
+    else:
+        check_message(message)
+    return message
+
+
+def is_reply_to(message, request_id):
+    """A response for this id; ids compare by type too ("1" is not 1, True is not 1)."""
+    return (isinstance(message, dict) and "method" not in message
+            and type(message.get("id")) is type(request_id) and message.get("id") == request_id)
+
+
+def responses_in(messages):
+    """Responses among messages, batch replies flattened."""
+    for message in messages:
+        for item in message if isinstance(message, list) else [message]:
+            if "method" not in item:
+                yield item
+
+
+def id_key(value):
+    return (type(value).__name__, value)
+
+
+def proc_field(pid, field):
+    """A field of /proc/<pid>/status as an int (kB for Vm*, a count for Threads)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class WireServer(RawServer):
+    """mcp_helpers.RawServer whose every stdout line is checked and kept; pings have private ids."""
+
+    def __init__(self, env, args=()):
+        super().__init__(env, args)
+        self.raw = []       # every stdout line read so far
+        self.held = []      # messages read while waiting for another one
+        self.pings = 0
+        self.sent_ids = set()   # id_key() of every request id a test sent (fuzz cases included)
+
+    def next_message(self, timeout=WAIT_S):
+        try:
+            raw = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            stderr = b"".join(self.stderr).decode("utf-8", "replace")[-800:]
+            raise AssertionError(f"no line on stdout within {timeout} s; stderr: {stderr}") from None
+        self.raw.append(raw)
+        return check_line(raw)
+
+    def send_line(self, data):
+        self.send(data if data.endswith(b"\n") else data + b"\n")
+
+    def reply(self, request_id, timeout=WAIT_S):
+        for index, message in enumerate(self.held):
+            if is_reply_to(message, request_id):
+                return self.held.pop(index)
+        give_up = time.monotonic() + timeout
+        while True:
+            message = self.next_message(max(0.01, give_up - time.monotonic()))
+            if is_reply_to(message, request_id):
+                return message
+            self.held.append(message)
+
+    def request(self, method, params=None, request_id=None, timeout=WAIT_S):
+        if request_id is None:
+            self.next_id += 1
+            request_id = self.next_id
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        return self.reply(request_id, timeout)
+
+    def ping(self, timeout=WAIT_S):
+        """Ping with a private id; returns (and forgets) every other message that came before the answer."""
+        self.pings += 1
+        ping_id = f"__ping__{self.pings}"
+        self.send({"jsonrpc": "2.0", "id": ping_id, "method": "ping"})
+        answer = self.reply(ping_id, timeout)
+        assert answer == {"jsonrpc": "2.0", "id": ping_id, "result": {}}, answer
+        others, self.held = self.held, []
+        return others
+
+    def initialize(self, version="2025-11-25"):
+        reply = self.request("initialize", {"protocolVersion": version, "capabilities": {},
+                                            "clientInfo": {"name": "test_reliability", "version": "1"}})
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return reply
+
+    def call(self, tool_name, timeout=WAIT_S, **arguments):
+        reply = self.request("tools/call", {"name": tool_name, "arguments": arguments}, timeout=timeout)
+        result = mcp_types.CallToolResult.model_validate(reply["result"])
+        text = result.content[0].text
+        return result.is_error, (text if result.is_error else json.loads(text))
+
+    def stats(self):
+        pid = self.process.pid
+        return {"threads": proc_field(pid, "Threads"), "fds": fd_count(pid),
+                "rss_kb": proc_field(pid, "VmRSS"), "hwm_kb": proc_field(pid, "VmHWM")}
+
+    def close(self):
+        stderr = super().close()
+        while True:   # whatever is still queued must be valid too
+            try:
+                raw = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                break
+            self.raw.append(raw)
+            check_line(raw)
+        return stderr
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_figures():
+    yield
+    print("\nreliability figures: " + ", ".join(f"{k}: {v}" for k, v in FIGURES.items()))
+
+
+####################################################################################################
+# 1. Protocol fuzzing against one running server
+####################################################################################################
+
+@pytest.fixture(scope="module")
+def wire(tmp_path_factory):
+    """One server for all fuzz cases; no key, so every tools/call ends at once without a request."""
+    home = tmp_path_factory.mktemp("fuzz-home")
+    server = WireServer(server_env("http://127.0.0.1:9/api/engine/public", home, key=None))
+    server.initialize()
+    yield server
+    stderr = server.close()
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert server.process.returncode == 0
+
+
+def fuzz_case(server, line, ids=()):
+    """Send one fuzz line (carrying request `ids`), then ping; check what came back; returns the rest."""
+    server.sent_ids.update(id_key(i) for i in ids)
+    server.send_line(line)
+    others = server.ping()
+    FIGURES["cases fuzzed"] += 1
+    check_ids(server, others, line)
+    return others
+
+
+def check_ids(server, messages, line=b""):
+    for response in responses_in(messages):
+        assert response["id"] is None or id_key(response["id"]) in server.sent_ids, \
+            f"an answer with an id nobody sent: {response!r} after {line[:200]!r}"
+
+
+def settle(server):
+    """Let late answers (tool calls, batch threads) arrive; they must all be valid, with ids we sent."""
+    time.sleep(0.2)
+    late = server.ping()
+    check_ids(server, late)
+    return late
+
+
+JSON_SCALARS = (st.none() | st.booleans() | st.integers() | st.floats()
+                | st.text(max_size=12) | st.sampled_from(["2.0", "ping", "tools/call", "", "\x00", "\u2028"]))
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["jsonrpc", "id", "method", "params", "result", "error", "name", "arguments", "a", ""]),
+        children, max_size=4),
+    max_leaves=10)
+
+
+def ids_in(value):
+    """Request ids a fuzz value itself carries (a random dict may look like a request)."""
+    items = value if isinstance(value, list) else [value]
+    return [item["id"] for item in items if isinstance(item, dict) and "id" in item
+            and (isinstance(item["id"], str) or type(item["id"]) is int)]
+
+
+@settings(max_examples=1500, **FUZZ_SETTINGS)
+@given(line=st.binary(max_size=3000))
+@example(line=b"\xff\xfe\x00\x00")
+@example(line=b"\x00" * 64)
+@example(line=b"\xc0\xaf\xed\xa0\x80")           # overlong '/', a UTF-8 encoded surrogate
+@example(line=b"{" * 3000)
+@example(line=b"\r")
+@example(line=b"\x1b[2J\x1b]0;title\x07")
+def test_arbitrary_bytes_never_break_the_server_or_its_stdout(wire, line):
+    others = fuzz_case(wire, line)
+    for response in responses_in(others):
+        assert response["id"] is None and response["error"]["code"] in (-32700, -32600), response
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2025-03-26"], ids=["plain-session", "batch-session"])
+def test_arbitrary_json_values_get_an_error_or_nothing_in_both_session_kinds(wire, version):
+    wire.initialize(version)   # 2025-03-26 makes a JSON array a batch
+
+    @settings(max_examples=250, **FUZZ_SETTINGS)
+    @given(values=st.lists(JSON_VALUES, min_size=4, max_size=4), ascii_only=st.booleans())
+    def fuzz(values, ascii_only):
+        for value in values:
+            fuzz_case(wire, json.dumps(value, ensure_ascii=ascii_only).encode("utf-8"), ids_in(value))
+
+    fuzz()
+    settle(wire)
+    wire.initialize("2025-11-25")
+
+
+GOOD_IDS = st.integers(min_value=-(2 ** 70), max_value=2 ** 70) | st.text(max_size=12) | st.sampled_from([0, 1, "1", "", "dup"])
+WRONG_VALUES = st.sampled_from([
+    None, True, False, 0, -1, 1.5, 1e308, 2 ** 64, -(2 ** 70), "", "x" * 5000, "\x00", "\u202e\ud7ff", "2.0", "ping",
+    "tools/call", "../..", [], [1, "a"], [[[]]], {}, {"a": 1}, {"jsonrpc": "2.0"},
+]) | JSON_SCALARS
+REQUEST_METHODS = ("ping", "initialize", "tools/list", "tools/call", "tools/call", "tools/call",
+                   "notifications/cancelled", "resources/list", "server/discover", "no/such/method")
+ARGUMENT_NAMES = ("pipeline_run_id", "task_run_id", "filename", "limit", "max_bytes", "offset", "save", "hours",
+                  "wait_seconds", "status_filter", "time_from", "pipeline_id", "run_inputs", "task_ids", "grep",
+                  "tail_bytes", "name", "unknown_argument")
+ARGUMENT_VALUES = st.sampled_from(["8e808ad7", FAILED_RUN_ID, "24h", "FAILED", "run_results.json", 5, 10 ** 30, True,
+                                   ["a"], {"k": "v"}, "../../etc/passwd", "?x=1#y"]) | JSON_SCALARS
+
+
+def _paths(value, prefix=()):
+    """Every key path of a nested dict (the dict's own fields first)."""
+    for key, item in value.items():
+        yield prefix + (key,)
+        if isinstance(item, dict):
+            yield from _paths(item, prefix + (key,))
+
+
+def _mutated(message, path, value=None, delete=False):
+    copy = json.loads(json.dumps(message))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    if delete:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return copy
+
+
+@st.composite
+def wrong_typed_requests(draw):
+    """A valid request, then one mutant per field (every level): a wrong-typed value, or the field removed."""
+    method = draw(st.sampled_from(REQUEST_METHODS))
+    request = {"jsonrpc": "2.0", "id": draw(GOOD_IDS), "method": method}
+    if method == "tools/call":
+        names = draw(st.lists(st.sampled_from(ARGUMENT_NAMES), max_size=3, unique=True))
+        request["params"] = {"name": draw(st.sampled_from(TOOL_NAMES)),
+                             "arguments": {name: draw(ARGUMENT_VALUES) for name in names},
+                             "_meta": {"progressToken": draw(GOOD_IDS)}}
+    elif method == "initialize":
+        request["params"] = {"protocolVersion": draw(st.sampled_from(["2024-11-05", "2025-11-25", "2026-07-28", "x"])),
+                             "capabilities": {}, "clientInfo": {"name": "fuzz", "version": "1"}}
+    elif method == "notifications/cancelled":
+        request["params"] = {"requestId": draw(GOOD_IDS), "reason": "fuzz"}
+    else:
+        request["params"] = {}
+    mutants = [request]
+    for path in _paths(request):
+        if draw(st.integers(0, 3)) == 0:
+            mutants.append(_mutated(request, path, delete=True))
+        else:
+            mutants.append(_mutated(request, path, draw(WRONG_VALUES)))
+    return mutants
+
+
+def is_notification(message):
+    return (isinstance(message, dict) and message.get("jsonrpc") == "2.0" and "id" not in message
+            and isinstance(message.get("method"), str))
+
+
+def is_valid_request(message):
+    request_id = message.get("id")
+    return (message.get("jsonrpc") == "2.0" and isinstance(message.get("method"), str)
+            and (isinstance(request_id, str) or type(request_id) is int))
+
+
+def test_requests_with_wrong_types_in_every_field_get_well_formed_answers(wire):
+    wire.initialize("2025-11-25")
+
+    @settings(max_examples=300, **FUZZ_SETTINGS)
+    @given(mutants=wrong_typed_requests())
+    @example(mutants=[{"jsonrpc": "2.0", "id": "dup", "method": "ping"}] * 2)
+    @example(mutants=[{"jsonrpc": "2.0", "id": 0, "method": "tools/call", "params": {"name": "list_pipelines"}}])
+    @example(mutants=[{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "download_task_artifact", "arguments": {"max_bytes": 10 ** 30}}}])
+    @example(mutants=[{"jsonrpc": "2.0", "id": 2 ** 64, "method": "ping", "params": None},
+                      {"jsonrpc": "2.0", "id": None, "method": "ping"},
+                      {"jsonrpc": "2.0", "id": True, "method": "ping"},
+                      {"jsonrpc": "2.0", "id": 1.0, "method": "ping"}])
+    def fuzz(mutants):
+        for message in mutants:
+            others = fuzz_case(wire, json.dumps(message).encode(), ids_in(message))
+            if is_notification(message):   # nothing for it; only late tool answers (ids sent earlier) may come
+                assert all(r["id"] is not None for r in responses_in(others)), (message, others)
+            elif is_valid_request(message) and message["method"] != "tools/call":   # answered inline, at once
+                assert any(is_reply_to(r, message["id"]) for r in responses_in(others)), (message, others)
+
+    fuzz()
+    settle(wire)
+
+
+NOTIFICATION_METHODS = st.sampled_from(["notifications/initialized", "notifications/cancelled",
+                                        "notifications/progress", "notifications/roots/list_changed",
+                                        "notifications/message", "ping", "tools/call", "initialize",
+                                        "tools/list", "no/such/method"]) | st.text(max_size=20)
+NOTIFICATION_PARAMS = WRONG_VALUES | st.fixed_dictionaries(
+    {}, optional={"requestId": GOOD_IDS | WRONG_VALUES, "name": st.sampled_from(TOOL_NAMES) | WRONG_VALUES,
+                  "arguments": WRONG_VALUES, "progressToken": GOOD_IDS, "protocolVersion": WRONG_VALUES})
+
+
+@st.composite
+def notifications_and_stray_responses(draw):
+    if draw(st.integers(0, 4)) == 0:   # a stray response: also never answered
+        if draw(st.booleans()):
+            return {"jsonrpc": "2.0", "id": draw(GOOD_IDS | st.none()), "result": draw(WRONG_VALUES)}
+        return {"jsonrpc": "2.0", "id": draw(GOOD_IDS | st.none()),
+                "error": {"code": draw(st.integers()), "message": draw(st.text(max_size=12))}}
+    message = {"jsonrpc": "2.0", "method": draw(NOTIFICATION_METHODS)}
+    if draw(st.booleans()):
+        message["params"] = draw(NOTIFICATION_PARAMS)
+    return message
+
+
+def test_notifications_and_stray_responses_never_write_anything(wire):
+    wire.initialize("2025-11-25")
+    settle(wire)
+
+    @settings(max_examples=200, **FUZZ_SETTINGS)
+    @given(messages=st.lists(notifications_and_stray_responses(), min_size=5, max_size=5))
+    @example(messages=[{"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "list_pipelines", "arguments": {}}},
+                       {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "__ping__1"}},
+                       {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": [1, 2]}])
+    def fuzz(messages):
+        for message in messages:
+            others = fuzz_case(wire, json.dumps(message).encode())
+            assert others == [], f"{message!r} was answered with {others!r}"
+
+    fuzz()
+    assert settle(wire) == []
+
+
+TEN_MB = 10 * 1024 * 1024
+
+
+def _nested(depth):
+    return "[" * depth + "]" * depth
+
+
+EDGE_LINES = {
+    "10 MB that is not JSON": (b"x" * TEN_MB, "parse error"),
+    "10 MB of invalid UTF-8": (b"\xff\xfe" * (TEN_MB // 2), "parse error"),
+    "10 MB of opening brackets": (b"[" * TEN_MB, "parse error"),
+    "a 10 MB ping": (json.dumps({"jsonrpc": "2.0", "id": "big", "method": "ping",
+                                 "params": {"pad": "a" * TEN_MB}}).encode(), "answered"),
+    "a 10 MB tool argument": (json.dumps({"jsonrpc": "2.0", "id": "big", "method": "tools/call", "params": {
+        "name": "list_pipelines", "arguments": {"name": "n" * TEN_MB}}}).encode(), "tool error"),
+    "params nested 100,000 deep": (('{"jsonrpc":"2.0","id":"big","method":"ping","params":{"a":'
+                                    + _nested(100_000) + "}}").encode(), "parse error"),
+    "tool arguments nested 500 deep": (('{"jsonrpc":"2.0","id":"big","method":"tools/call","params":'
+                                        '{"name":"list_pipelines","arguments":{"name":' + _nested(500) + "}}}").encode(),
+                                       "tool error"),
+    "invalid UTF-8 inside a request": (b'{"jsonrpc":"2.0","id":"big","method":"pi\xffng"}', "parse error"),
+    "an overlong UTF-8 quote": (b'{"jsonrpc":"2.0","id":"big","method":"\xc0\xa2"}', "parse error"),
+    "NUL bytes": (b"\x00" * 4096, "parse error"),
+    "a raw NUL inside a request string": (b'{"jsonrpc":"2.0","id":"a\x00b","method":"ping"}', "parse error"),
+    "a NUL between two requests": (b'{"jsonrpc":"2.0","id":"big","method":"ping"}\x00{"jsonrpc":"2.0"}', "parse error"),
+    "an escaped NUL in the id": (b'{"jsonrpc":"2.0","id":"big\\u0000","method":"ping"}', "answered with a NUL id"),
+    "duplicate keys (the last id wins)": (b'{"jsonrpc":"2.0","id":1,"id":"big","method":"ping"}', "answered"),
+    "a lone surrogate escape in the method": (b'{"jsonrpc":"2.0","id":"big","method":"\\ud800"}', "method not found"),
+}
+
+
+@pytest.mark.parametrize("line, expected", EDGE_LINES.values(), ids=list(EDGE_LINES))
+def test_huge_binary_and_nested_lines_get_one_clear_answer(wire, line, expected):
+    others = fuzz_case(wire, line, ["big", "big\x00"])
+    answers = list(responses_in(others))
+    if expected == "tool error" and not answers:   # a tool's answer comes from a worker, maybe after the ping
+        answers = [wire.reply("big")]
+    assert len(answers) == 1, answers
+    answer = answers[0]
+    if expected == "parse error":
+        assert answer["id"] is None and answer["error"]["code"] == -32700, answer
+    elif expected == "answered":
+        assert answer == {"jsonrpc": "2.0", "id": "big", "result": {}}
+    elif expected == "answered with a NUL id":
+        assert answer == {"jsonrpc": "2.0", "id": "big\x00", "result": {}}
+    elif expected == "method not found":
+        assert answer["id"] == "big" and answer["error"]["code"] == -32601
+    else:
+        result = mcp_types.CallToolResult.model_validate(answer["result"])
+        assert answer["id"] == "big" and result.is_error and len(result.content[0].text) < 2000
+
+
+def test_duplicate_and_reused_ids_in_one_write_are_each_answered_or_refused(wire):
+    line = b"\n".join(json.dumps(m).encode() for m in [
+        {"jsonrpc": "2.0", "id": "same", "method": "ping"},
+        {"jsonrpc": "2.0", "id": "same", "method": "ping"},
+        {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "list_pipelines"}},
+        {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "list_pipelines"}},
+        {"jsonrpc": "2.0", "id": "7", "method": "ping"},
+    ])
+    others = fuzz_case(wire, line, ["same", 7, "7"]) + settle(wire)
+    answers = list(responses_in(others))
+    assert sum(is_reply_to(a, "same") for a in answers) == 2
+    assert sum(is_reply_to(a, "7") for a in answers) == 1
+    calls = [a for a in answers if is_reply_to(a, 7)]
+    refused = [a for a in answers if a["id"] is None]
+    assert 1 <= len(calls) <= 2 and len(calls) + len(refused) == 2, answers
+    assert all(a["error"]["code"] == -32600 and "already in use" in a["error"]["message"] for a in refused)
+
+
+####################################################################################################
+# 2. Faults from the API: bounded time, one clear sentence, bounded memory, still serving
+####################################################################################################
+
+DEADLINE_S = 2.5
+STATUS_CALL = ("get_pipeline_run_status", {"pipeline_run_id": FAILED_RUN_ID})
+STATUS_PATH = f"/pipeline_runs/{FAILED_RUN_ID}/status"
+ON_STATUS = {"method": "GET", "path": STATUS_PATH}
+LOG_CALL = ("get_task_run_logs", {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID,
+                                  "filename": DBT_LOG_FILENAME})
+ARTIFACT_CALL = ("download_task_artifact", {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID,
+                                            "filename": "run_results.json"})
+WEEK_CALL = ("list_pipeline_runs", {"time_from": "7d"})
+AN_HOUR_AS_A_DATE = "in an hour, as an HTTP date"
+
+FAULTS = {
+    "a 429 storm without Retry-After": (STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 429},
+                                        r"rate limited by Orchestra; retry after a few seconds\."),
+    "a 429 storm with Retry-After 1": (STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 429,
+                                                     "headers": {"Retry-After": "1"}}, r"rate limited .*retry after 1 s\."),
+    "a 429 with Retry-After 3600": (STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 429,
+                                                  "headers": {"Retry-After": "3600"}}, r"retry after 3600 s\."),
+    "a 429 with Retry-After an hour away as a date": (
+        STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 429,
+                      "headers": {"Retry-After": AN_HOUR_AS_A_DATE}}, r"retry after (35\d\d|3600) s\."),
+    "a 500 storm": (STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 500},
+                    r"server error \(HTTP 500\) on GET the pipeline run status, even after retries"),
+    "a 502 storm": (STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 502}, r"HTTP 502"),
+    "a 503 storm without Retry-After": (STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 503},
+                                        r"HTTP 503"),
+    "a 504 storm": (STATUS_CALL, {"match": ON_STATUS, "count": 50, "action": "status", "status": 504}, r"HTTP 504"),
+    "a connection dropped mid-body": (STATUS_CALL, {"match": ON_STATUS, "count": 1, "action": "drop", "size": 256 * 1024},
+                                      r"connection broke while reading Orchestra's answer"),
+    "truncated JSON": (STATUS_CALL, {"match": ON_STATUS, "count": 1, "action": "non_json"}, r"not valid JSON"),
+    "an HTML gateway page with 200": (STATUS_CALL, {"match": ON_STATUS, "count": 1, "action": "non_json",
+                                                    "body": "<html><h1>502 Bad Gateway</h1></html>"}, r"not valid JSON"),
+    "a stall beyond ORCHESTRA_TIMEOUT": (STATUS_CALL, {"match": ON_STATUS, "count": 5, "action": "slow", "delay": 3},
+                                         r"did not answer GET the pipeline run status within 1 s"),
+    "connection resets": (STATUS_CALL, {"match": ON_STATUS, "count": 10, "action": "reset"},
+                          r"could not reach Orchestra at 127\.0\.0\.1:\d+ \(ConnectionError\)"),
+    "a 200 MB body": (STATUS_CALL, {"match": ON_STATUS, "count": 1, "action": "big_body", "size": 200 * 1024 * 1024},
+                      r"larger than 8 MiB"),
+    "a redirect loop": (STATUS_CALL, {"match": ON_STATUS, "count": 20, "action": "redirect", "status": 302},
+                        r"answered with a redirect"),
+    "a 200 that is not a run": (STATUS_CALL, {"match": ON_STATUS, "count": 1, "action": "status", "status": 200,
+                                              "body": []}, r"different run"),
+    "a listing page that keeps failing": (WEEK_CALL, {"match": {"method": "GET", "path": "/pipeline_runs",
+                                                                "query": "page=1&page_size=100"}, "count": 50,
+                                                      "action": "status", "status": 500}, r"HTTP 500"),
+    "a log download cut mid-body": (LOG_CALL, {"match": {"method": "GET", "path": "/logs/download"}, "count": 1,
+                                               "action": "drop", "size": 64 * 1024}, r"connection broke"),
+    "an artifact download reset": (ARTIFACT_CALL, {"match": {"method": "GET", "path": "/artifacts/download"},
+                                                   "count": 10, "action": "reset"}, r"could not reach Orchestra"),
+}
+
+
+class OtherHost:
+    """A second loopback server playing "another host": it records every request and its headers."""
+
+    def __init__(self):
+        seen = self.requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+                body = b'{"id": "stolen"}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_PUT = do_GET
+
+        try:   # a different address when the system has the whole 127/8 loopback (Linux does)
+            self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        except OSError:
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        host, port = self.server.server_address[:2]
+        self.base_url = f"http://{host}:{port}{API_PREFIX}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def other_host():
+    host = OtherHost()
+    yield host
+    host.close()
+
+
+@pytest.fixture(scope="module")
+def fault_server(fake_orchestra, tmp_path_factory):
+    """One server against the session's fake: 1 s per request, 2.5 s per call, Retry-After waited up to 2 s."""
+    env = server_env(fake_orchestra.base_url, tmp_path_factory.mktemp("faults-home"), ORCHESTRA_TIMEOUT="1",
+                     ORCHESTRA_MCP_DEADLINE_S=str(DEADLINE_S), ORCHESTRA_MCP_RETRY_AFTER_CAP_S="2",
+                     ORCHESTRA_MCP_RETRY_BACKOFF_S="0.01")
+    server = WireServer(env)
+    server.initialize()
+    assert not server.call(*STATUS_CALL[:1], **STATUS_CALL[1])[0]   # warm: requests imported, session built
+    yield server
+    stderr = server.close()
+    assert "Traceback" not in stderr, stderr[-2000:]
+
+
+def assert_still_serving(server, fake):
+    fake.clear_faults()
+    is_error, status = server.call("get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID)
+    assert not is_error and status["runStatus"] == "FAILED", status
+    FIGURES["faults survived"] += 1
+
+
+def assert_one_sentence(text):
+    assert text and len(text) <= 1100 and "\n" not in text and "Traceback" not in text, text
+    assert "http://" not in text, f"the URL leaked into the message: {text}"
+
+
+HOUR_LONG_WAITS = ("a 429 with Retry-After 3600", "a 429 with Retry-After an hour away as a date")
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_an_api_fault_ends_in_time_with_one_clear_sentence_and_the_server_keeps_serving(fault_server, fake, name):
+    call, fault, expected = FAULTS[name]
+    fault = dict(fault)
+    if fault.get("headers", {}).get("Retry-After") == AN_HOUR_AS_A_DATE:
+        fault["headers"] = {"Retry-After": formatdate(time.time() + 3600, usegmt=True)}
+    fake.add_fault(**fault)
+    before = fault_server.stats()
+    started = time.monotonic()
+    is_error, text = fault_server.call(call[0], **call[1])
+    took = time.monotonic() - started
+    growth_kb = fault_server.stats()["hwm_kb"] - before["hwm_kb"]
+    print(f"{name}: {took:.2f} s, peak RSS +{growth_kb} kB: {text[:100]}")
+    assert is_error, text
+    assert re.search(expected, text), text
+    assert_one_sentence(text)
+    assert took < (2.0 if name in HOUR_LONG_WAITS else DEADLINE_S + 2), f"took {took:.1f} s"
+    assert growth_kb < 48 * 1024, f"peak memory grew {growth_kb} kB"
+    assert_still_serving(fault_server, fake)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_host_is_never_followed_and_the_key_never_travels(
+        fault_server, fake, other_host, status):
+    other_host.requests.clear()
+    fake.add_fault(match=ON_STATUS, count=5, action="redirect", status=status,
+                   location=other_host.base_url + STATUS_PATH)
+    is_error, text = fault_server.call(*STATUS_CALL[:1], **STATUS_CALL[1])
+    assert is_error and "answered with a redirect" in text, text
+    assert_one_sentence(text)
+    assert other_host.requests == [], "the redirect was followed to another host"
+    assert len([e for e in fake.journal if e["path"].endswith(STATUS_PATH)]) == 1   # sent once, not re-sent
+    assert_still_serving(fault_server, fake)
+
+
+####################################################################################################
+# 3. Lifecycle: EOF and signals with calls in flight, a soak, a client that stops reading
+####################################################################################################
+
+def wait_until(condition, timeout=WAIT_S, what="condition"):
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < give_up, f"{what} not met within {timeout} s"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["eof", "sigterm"])
+def test_eof_or_sigterm_with_calls_in_flight_ends_the_process_within_two_seconds(fake, tmp_path, how):
+    fake.add_fault(match=ON_STATUS, count=3, action="slow", delay=20)                       # stalled reads
+    fake.add_fault(match={"method": "GET", "path": "/pipelines"}, count=5, action="status", status=429,
+                   headers={"Retry-After": "8"})                                            # a Retry-After wait
+    fake.add_fault(match={"method": "GET", "path": "/pipeline_runs", "query": "page=1&"}, count=1,
+                   action="slow", delay=20)                                                 # a listing mid-way
+    env = server_env(fake.base_url, tmp_path, ORCHESTRA_TIMEOUT="30", ORCHESTRA_MCP_DEADLINE_S="40",
+                     ORCHESTRA_MCP_RETRY_AFTER_CAP_S="10")
+    server = WireServer(env)
+    try:
+        server.initialize()
+        for request_id in range(3):
+            server.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+                         "params": {"name": "get_pipeline_run_status", "arguments": {"pipeline_run_id": FAILED_RUN_ID}}})
+        server.send({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "list_pipelines"}})
+        server.send({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "list_pipeline_runs"}})
+
+        def all_waiting():
+            paths = [e["path"] for e in fake.journal]
+            return (sum(p.endswith("/status") for p in paths) >= 3 and any(p.endswith("/pipelines") for p in paths)
+                    and any(p.endswith("/pipeline_runs") for p in paths))
+
+        wait_until(all_waiting, what="five calls waiting on the API")
+        time.sleep(0.1)   # the 429 is being waited out now
+        started = time.monotonic()
+        if how == "eof":
+            server.process.stdin.close()
+        else:
+            server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=10)
+        took = time.monotonic() - started
+        print(f"exit after {how} with 5 calls in flight: {took:.2f} s")
+        assert took < 2.0, f"took {took:.2f} s"
+        assert server.process.returncode == 0
+    finally:
+        stderr = server.close()
+    assert "Traceback" not in stderr, stderr[-2000:]
+
+
+SOAK_CALLS = 1000
+SOAK_WARMUP = 200
+SOAK_WINDOW = 16
+
+
+def soak(server, calls, rng, first_id):
+    """`calls` status calls, SOAK_WINDOW in flight, ~30 % cancelled; returns (answered, cancelled)."""
+    pending, cancelled, answered = set(), set(), set()
+    arguments = {"pipeline_run_id": FAILED_RUN_ID}
+    next_id = first_id
+    while next_id < first_id + calls or pending:
+        while next_id < first_id + calls and len(pending) < SOAK_WINDOW:
+            server.send({"jsonrpc": "2.0", "id": next_id, "method": "tools/call",
+                         "params": {"name": "get_pipeline_run_status", "arguments": arguments}})
+            if rng.random() < 0.3:
+                if rng.random() < 0.5:   # at once (before the request goes out), or a little later (during it, or after)
+                    time.sleep(rng.random() * 0.01)
+                server.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                             "params": {"requestId": next_id, "reason": "soak"}})
+                cancelled.add(next_id)
+            else:
+                pending.add(next_id)
+            next_id += 1
+        if not pending:
+            continue
+        message = server.next_message()
+        for response in responses_in([message]):
+            assert response["id"] not in answered, f"two answers for id {response['id']}"
+            answered.add(response["id"])
+            pending.discard(response["id"])
+            if response["id"] not in cancelled:
+                result = mcp_types.CallToolResult.model_validate(response["result"])
+                assert not result.is_error, result
+    time.sleep(0.2)
+    for response in responses_in(server.ping()):   # a call cancelled too late may still answer, once
+        assert response["id"] in cancelled and response["id"] not in answered, response
+        answered.add(response["id"])
+    return answered, cancelled
+
+
+def test_a_thousand_calls_with_random_cancellations_leave_threads_fds_and_memory_flat(fake, tmp_path):
+    server = WireServer(server_env(fake.base_url, tmp_path))
+    rng = random.Random(20261124)
+    try:
+        server.initialize()
+        soak(server, SOAK_WARMUP, rng, 1)
+        time.sleep(0.3)
+        before = server.stats()
+        started = time.monotonic()
+        answered, cancelled = soak(server, SOAK_CALLS, rng, 10_000)
+        took = time.monotonic() - started
+        time.sleep(0.3)
+        after = server.stats()
+        print(f"soak: {SOAK_CALLS} calls ({len(cancelled)} cancelled, {len(answered)} answered) in {took:.1f} s; "
+              f"threads {before['threads']} -> {after['threads']}, fds {before['fds']} -> {after['fds']}, "
+              f"RSS {before['rss_kb']} -> {after['rss_kb']} kB")
+        FIGURES["soak"] = (f"threads {before['threads']}->{after['threads']}, fds {before['fds']}->{after['fds']}, "
+                           f"RSS {before['rss_kb']}->{after['rss_kb']} kB")
+        assert len(answered - cancelled) == SOAK_CALLS - len(cancelled)   # every call not cancelled got its answer
+        assert after["threads"] <= before["threads"], (before, after)
+        assert after["fds"] <= before["fds"], (before, after)
+        assert after["rss_kb"] <= before["rss_kb"] * 1.10, (before, after)
+        is_error, status = server.call("get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID)
+        assert not is_error and status["runStatus"] == "FAILED"
+    finally:
+        stderr = server.close()
+    assert "Traceback" not in stderr, stderr[-2000:]
+
+
+def flood_until_stalled(fd, messages, stall_s=0.5, give_up_s=20.0):
+    """Write lines without blocking until the server stops reading stdin for `stall_s`; returns the ids sent."""
+    sent = []
+    stalled_since = None
+    give_up = time.monotonic() + give_up_s
+    for request_id, line in messages:
+        while True:
+            assert time.monotonic() < give_up, f"the server kept reading after {len(sent)} requests"
+            try:
+                os.write(fd, line)   # each line < PIPE_BUF: written whole or not at all
+                sent.append(request_id)
+                stalled_since = None
+                break
+            except BlockingIOError:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > stall_s:
+                    return sent
+                time.sleep(0.01)
+    raise AssertionError("ran out of requests before the server pushed back")
+
+
+def flood_messages(first_id):
+    """Endless pings with a status call every tenth request (a bigger answer from a worker thread)."""
+    request_id = first_id
+    while True:
+        if request_id % 10 == 0:
+            message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+                       "params": {"name": "get_pipeline_run_status", "arguments": {"pipeline_run_id": FAILED_RUN_ID}}}
+        else:
+            message = {"jsonrpc": "2.0", "id": request_id, "method": "ping"}
+        yield request_id, json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        request_id += 1
+
+
+def start_flood_server(env):
+    """(process, stdin fd, stdout fd, stderr sink) with one call answered (requests imported, session built)."""
+    proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=str(REPO))
+    stderr = []
+    threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True).start()
+    _, line = next(flood_messages(0))   # id 0: a status call
+    proc.stdin.write(line)
+    proc.stdin.flush()
+    out_fd = proc.stdout.fileno()
+    first = b""
+    while b"\n" not in first:
+        chunk = os.read(out_fd, 65536)
+        assert chunk, "the server closed stdout"
+        first += chunk
+    assert "result" in check_line(first)
+    os.set_blocking(proc.stdin.fileno(), False)
+    return proc, proc.stdin.fileno(), out_fd, stderr
+
+
+def stop_flood_server(proc, stderr):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=5)
+    proc.stdin.close()
+    proc.stdout.close()
+    time.sleep(0.05)
+    assert b"Traceback" not in b"".join(stderr)
+
+
+def read_answers(out_fd, wanted, timeout=30):
+    """Read stdout until every id in `wanted` has exactly one answer; every line is checked."""
+    answered, pending = {}, b""
+    give_up = time.monotonic() + timeout
+    while len(answered) < len(wanted):
+        assert time.monotonic() < give_up, f"{len(wanted) - len(answered)} answers missing"
+        chunk = os.read(out_fd, 1 << 20)
+        assert chunk, "stdout closed early"
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            message = check_line(line + b"\n")
+            assert message["id"] not in answered, f"two answers for {message['id']}"
+            answered[message["id"]] = message
+    return answered
+
+
+def test_a_client_that_stops_reading_gets_back_pressure_bounded_memory_and_every_answer(fake, tmp_path):
+    proc, in_fd, out_fd, stderr = start_flood_server(server_env(fake.base_url, tmp_path))
+    try:
+        baseline_kb = proc_field(proc.pid, "VmRSS")
+        # Nobody reads stdout: the writer queue fills, the reader stops taking stdin.
+        sent = flood_until_stalled(in_fd, flood_messages(1))
+        stalled_kb = proc_field(proc.pid, "VmRSS")
+        print(f"back-pressure after {len(sent)} requests; RSS {baseline_kb} -> {stalled_kb} kB")
+        assert stalled_kb - baseline_kb < 64 * 1024, f"RSS grew {stalled_kb - baseline_kb} kB while blocked"
+        # Reading again: every request gets exactly its answer, nothing was dropped.
+        answered = read_answers(out_fd, sent)
+        assert sorted(answered) == sorted(sent)
+        assert all("result" in m for m in answered.values())
+        # Blocked again, a signal still ends it at once.
+        flood_until_stalled(in_fd, flood_messages(1_000_000))
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        took = time.monotonic() - started
+        print(f"exit on SIGTERM while blocked on stdout: {took:.2f} s")
+        assert took < 2.0, f"took {took:.2f} s"
+    finally:
+        stop_flood_server(proc, stderr)
+
+
+def test_eof_while_stdout_is_full_and_calls_are_queued_ends_the_process_within_two_seconds(fake, tmp_path):
+    proc, in_fd, out_fd, stderr = start_flood_server(server_env(fake.base_url, tmp_path))
+    try:
+        flood_until_stalled(in_fd, flood_messages(1))   # tool calls are queued behind the full writer queue
+        started = time.monotonic()
+        proc.stdin.close()
+        proc.wait(timeout=10)
+        took = time.monotonic() - started
+        print(f"exit on EOF while blocked on stdout with calls queued: {took:.2f} s")
+        assert proc.returncode == 0
+        assert took < 2.0, f"took {took:.2f} s"
+    finally:
+        stop_flood_server(proc, stderr)
