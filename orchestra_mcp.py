@@ -381,8 +381,9 @@ def clean_text(value, cap):
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
-    text = re.sub(_ANSI_RE, "", text.replace("\r\n", "\n")).replace("\r", "\n")
-    text = re.sub(_CONTROL_RE, "", text)
+    if not (text.isascii() and not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text)):   # plain ASCII skips the rest
+        text = re.sub(_ANSI_RE, "", text.replace("\r\n", "\n")).replace("\r", "\n")
+        text = re.sub(_CONTROL_RE, "", text)
     if len(text) > cap:
         text = text[:cap] + f"... [{len(text) - cap} more chars]"
     return text
@@ -392,10 +393,14 @@ def compact(value):
     """Drop None, empty strings, empty lists and empty dicts, recursively."""
     if isinstance(value, dict):
         out = {k: compact(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
+        return {k: v for k, v in out.items() if not _empty(v)}
     if isinstance(value, list):
-        return [compact(v) for v in value if v not in (None, "", [], {})]
+        return [compact(v) for v in value if not _empty(v)]
     return value
+
+
+def _empty(value):
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
 
 
 def dump(value):
@@ -577,9 +582,7 @@ def stream_body(response, what, consume, chunk_size=65536):
     """
     requests = _http["requests"]
     sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    timer = threading.Timer(max(0.0, remaining_s()), _shut_down, args=(sock,))
-    timer.daemon = True
-    timer.start()
+    watch = _watch_socket(sock, _context()["deadline"])
     try:
         for chunk in response.iter_content(chunk_size):
             check_cancelled()
@@ -593,17 +596,44 @@ def stream_body(response, what, consume, chunk_size=65536):
             raise ApiError(f"reading {what} ran past the call's deadline; ask for less, or try again.") from None
         raise ApiError(f"the connection broke while reading {what}; try again.") from None
     finally:
-        timer.cancel()
+        _unwatch_socket(watch)
         response.close()
 
 
-def _shut_down(sock):
-    try:
+_watched = {}   # token -> (monotonic deadline, socket): bodies being read, for the one watchdog thread
+_watched_lock = threading.Lock()
+
+
+def _watch_socket(sock, deadline):
+    """Have the watchdog shut `sock` down at `deadline` unless unwatched first (one thread for all)."""
+    token = object()
+    with _watched_lock:
+        if not _watched.get("thread"):
+            _watched["thread"] = threading.Thread(target=_watchdog, name="body-watchdog", daemon=True)
+            _watched["thread"].start()
         if sock is not None:
-            import socket
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+            _watched[token] = (deadline, sock)
+    return token
+
+
+def _unwatch_socket(token):
+    with _watched_lock:
+        _watched.pop(token, None)
+
+
+def _watchdog():
+    import socket
+    while True:
+        time.sleep(0.1)   # deadlines are seconds apart: a tenth of a second is precise enough
+        now = time.monotonic()
+        with _watched_lock:
+            due = [key for key, value in _watched.items() if key != "thread" and value[0] <= now]
+            socks = [_watched.pop(key)[1] for key in due]
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def read_bytes(response, what, limit):
@@ -766,11 +796,12 @@ def iter_pages(path, params, page_size=PAGE_SIZE, label=None):
 
     Stops at `total`, at an empty page, at a page with no new rows (a server repeating itself),
     at MAX_PAGES, or when the call's deadline is near (then no page has last=True). Rows whose
-    id was already yielded in this listing are dropped: new runs shift rows between pages while
-    we page newest-first.
+    id was already yielded on the previous two pages are dropped: new runs shift rows down
+    between pages while we page newest-first (by fewer than two pages in practice), and keeping
+    only two pages of ids keeps memory flat however long the listing is.
     """
     label = label or path
-    seen = set()   # hash() of ids, not the strings: memory stays small for long listings
+    recent = [set(), set()]   # ids of the previous two pages
     fetched = 0
     for page in range(1, MAX_PAGES + 1):
         check_cancelled()
@@ -782,11 +813,13 @@ def iter_pages(path, params, page_size=PAGE_SIZE, label=None):
             raise ApiError(f"Orchestra answered {label} without a `results` list; is "
                            "ORCHESTRA_API_BASE_URL the public API (/api/engine/public)?")
         total = body.get("total") if isinstance(body.get("total"), int) else None
-        rows = []
+        rows, ids = [], set()
         for row in results:
-            if isinstance(row, dict) and hash(str(row.get("id"))) not in seen:
-                seen.add(hash(str(row.get("id"))))
+            key = str(row.get("id")) if isinstance(row, dict) else None
+            if key is not None and key not in recent[0] and key not in recent[1] and key not in ids:
+                ids.add(key)
                 rows.append(row)
+        recent = [recent[1], ids]
         fetched += len(results)
         last = not results or not rows or (total is not None and fetched >= total)
         report_progress(page, -(-total // page_size) if total else None, f"{label}: page {page}")
@@ -807,6 +840,11 @@ def now_utc():
 def parse_timestamp(text):
     """Parse an ISO-8601 timestamp (Z, +00:00, naive = UTC, 1 to 9 fractional digits) on 3.10+."""
     text = text.strip()
+    if len(text) == 32 and text.endswith("+00:00"):   # Orchestra's own form, readable on every Python
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     text = re.sub(_ISO_FRACTION_RE, lambda m: f"{m.group(1)}.{(m.group(2) + '000000')[:6]}", text)
@@ -1381,14 +1419,15 @@ def scan_listing(path, start, end, filters, limit, status_key="runStatus"):
     window, its envelope total and one page_size=1 request per status give the exact counts.
     """
     counts, kept, unfinished = {}, [], []
-    seen = set()   # hash() of ids counted so far: consecutive windows share their boundary instant
+    edge = set()   # ids created in the minute where this window meets the previous (newer) one
     budget = max(5.0, CONFIG["deadline_s"] * 0.25)   # time kept back for the count requests
     for window in split_window(start, end):
-        window_counts, complete, total = {}, False, None
+        window_counts, complete, total, next_edge = {}, False, None, set()
+        boundary_minute = api_time(window[0])[:16]   # consecutive windows share this instant
         for page in iter_pages(path, windowed_params(*window, **filters), label=path):
             total = page["total"] if total is None else total
-            rows = [row for row in page["rows"] if hash(str(row.get("id"))) not in seen]
-            seen.update(hash(str(row.get("id"))) for row in rows)
+            rows = [row for row in page["rows"] if str(row.get("id")) not in edge]
+            next_edge.update(str(row.get("id")) for row in rows if str(row.get("createdAt"))[:16] == boundary_minute)
             for row in rows:
                 status = str(row.get(status_key))
                 window_counts[status] = window_counts.get(status, 0) + 1
@@ -1396,6 +1435,7 @@ def scan_listing(path, start, end, filters, limit, status_key="runStatus"):
             complete = page["last"]
             if not complete and remaining_s() < budget:
                 break
+        edge = next_edge
         if not complete:
             window_counts = _envelope_counts(path, window, filters, total) or window_counts
             unfinished.append(window if window_counts.get("_exact") else None)
@@ -2990,6 +3030,8 @@ def start_sample_server(key=SAMPLE_KEY):
 
     class SampleHandler(BaseHTTPRequestHandler):
         """Just enough of the Orchestra API for the sample workspace (windows, paging, Range)."""
+
+        disable_nagle_algorithm = True   # headers and body are two writes: avoid a 40 ms stall
 
         def log_message(self, *args):
             pass
