@@ -6,12 +6,21 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
-if str(TESTS_DIR) not in sys.path:
-    sys.path.insert(0, str(TESTS_DIR))  # so tests can `import fake_orchestra`
+for folder in (TESTS_DIR, TESTS_DIR.parent):   # `import fake_orchestra`, and orchestra_mcp even when not installed
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 from fake_orchestra import FakeOrchestra  # noqa: E402 - needs the path above
 
 NON_ENTERPRISE_KEY = "starter-plan-key"
+
+
+@pytest.fixture
+def rsps():
+    """`responses` mocking for unit tests (requests never leaves the process)."""
+    import responses
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
 
 
 @pytest.fixture(scope="session")

@@ -51,12 +51,6 @@ def fresh_module():
     m.use_context(None)
 
 
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 def text_of(result):
     return result["content"][0]["text"]
 

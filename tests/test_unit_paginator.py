@@ -32,12 +32,6 @@ def fresh_module():
     m.use_context(None)
 
 
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 def query(call):
     return dict(parse_qsl(urlsplit(call.request.url).query, keep_blank_values=True))
 

@@ -45,12 +45,6 @@ def fresh_module(monkeypatch, tmp_path):
     m.use_context(None)
 
 
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 # ---- helpers ---------------------------------------------------------------------------------------
 
 def path_of(call):
