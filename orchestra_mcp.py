@@ -1245,13 +1245,13 @@ def summarise_statuses(rows, key):
 TOOLS = {}   # name -> declaration; tools/list is built from it and tools/call dispatches from it
 
 
-def tool(title, schema, required=(), read_only=True, returns=()):
+def tool(title, schema, required=(), read_only=True, returns=(), limits=""):
     """Register a tool: its docstring is the description the agent reads."""
     def register(function):
         TOOLS[function.__name__] = {
             "function": function, "title": title, "description": _dedent(function.__doc__),
             "schema": schema, "required": list(required), "read_only": read_only,
-            "returns": list(returns),
+            "returns": list(returns), "limits": limits,
         }
         return function
     return register
@@ -1469,7 +1469,7 @@ def _envelope_counts(path, window, filters, total):
         "runs[id, pipelineName, pipelineId, runStatus, message, createdAt, startedAt, completedAt, "
         "durationS, envName, trigger, branch]",
         "truncated", "countsExact", "hint", "note",
-    ])
+    ], limits="limit <= 100 rows (clamped); any window, read in 7-day chunks")
 def list_pipeline_runs(time_from=None, time_to=None, status_filter=None, pipeline_id=None,
                        limit=DEFAULT_LIMIT):
     """Which pipeline runs happened in a time window, with exact counts by status.
@@ -1518,7 +1518,7 @@ def _run_summary(run):
         "id", "pipelineName", "pipelineId", "runStatus", "message", "createdAt", "startedAt", "completedAt",
         "durationS", "envName", "trigger", "branch", "commit", "gitLink", "anomalies", "elapsedS",
         "activeTasks[taskName, status]", "hint",
-    ])
+    ], limits="wait_seconds <= 50, within the call's deadline")
 def get_pipeline_run_status(pipeline_run_id, wait_seconds=0):
     """Current status of one pipeline run: status, message, pipeline, timings, environment,
     trigger, branch and commit.
@@ -1583,7 +1583,7 @@ def _by_start(task):
         "externalMessage, createdAt, startedAt, completedAt, durationS, attemptNumber, numberOfAttempts, "
         "dependsOn, platformLink, superseded]",
         "truncated", "hint",
-    ])
+    ], limits="every task of the run; messages <= 500 chars")
 def get_pipeline_run_details(pipeline_run_id, include_superseded=False):
     """One pipeline run with every task run of it, ordered by start time, with counts by status.
 
@@ -1618,7 +1618,7 @@ def get_pipeline_run_details(pipeline_run_id, include_superseded=False):
 }, returns=[
         "pipelineRunId", "window", "total", "countsByStatus", "returned",
         "taskRuns[...as in get_pipeline_run_details, plus pipelineRunId]", "truncated", "countsExact", "hint", "note",
-    ])
+    ], limits="limit <= 100 rows (clamped); default window 24 h")
 def list_task_runs(pipeline_run_id=None, time_from=None, time_to=None, status_filter=None,
                    pipeline_id=None, integration=None, limit=DEFAULT_LIMIT):
     """Task runs (the steps inside pipeline runs), either of one run or across a time window.
@@ -1668,7 +1668,7 @@ def list_task_runs(pipeline_run_id=None, time_from=None, time_to=None, status_fi
 }, required=["pipeline_run_id", "task_run_id"], returns=[
         "pipelineRunId", "taskRunId", "artifacts", "logs[filename, attemptNumber, displayName]", "unavailable",
         "truncated", "hint",
-    ])
+    ], limits="200 names of each")
 def get_task_run_artifacts(pipeline_run_id, task_run_id):
     """Everything that can be fetched for one task run: artifact filenames (dbt manifest.json,
     run_results.json, ...) and log filenames with their attempt numbers.
@@ -1755,7 +1755,7 @@ def _decode_for_result(data, budget):
 }, required=["pipeline_run_id", "task_run_id", "filename"], returns=[
         "filename", "offset", "bytes", "size", "encoding", "content", "nextOffset", "note", "hint", "savedTo",
         "sha256",
-    ])
+    ], limits="<= ~28 KB a call (fits as base64); save=true <= 4 GiB")
 def download_task_artifact(pipeline_run_id, task_run_id, filename, offset=0, max_bytes=20000, save=False):
     """Read part of a task run artifact (UTF-8 text as text, binary as base64), or save all of it.
 
@@ -1897,7 +1897,9 @@ _starts_lock = threading.Lock()
     "run_inputs": {"type": "object", "description": "Values for the pipeline's declared inputs."},
     "environment": {"type": "string", "maxLength": 255, "description": "Environment name."},
     "allow_duplicate": {"type": "boolean", "description": "Start even if the same start succeeded here <10 min ago."},
-}, required=["pipeline_id"], read_only=False, returns=["started", "pipelineId", "pipelineRunId", "message", "cause", "hint"])
+}, required=["pipeline_id"], read_only=False,
+    returns=["started", "pipelineId", "pipelineRunId", "message", "cause", "hint"],
+    limits="never resent; an identical start is refused for 10 min")
 def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids=None,
                      retry_from_failed=None, continue_downstream=None, run_inputs=None,
                      environment=None, allow_duplicate=False):
@@ -2318,7 +2320,7 @@ def describe_cause(task, attempts, evidence):
         "history[window, previousRuns, recentStatuses, failedOfLast, failuresSinceLastSuccess, recurring, lastSuccess, "
         "firstFailureSinceSuccess, branchChanged, commitChanged]",
         "nextSteps", "truncated", "moreRootCauses",
-    ])
+    ], limits="3 root causes in detail; log lines <= 3,000 chars; 10 operations and nodes each")
 def diagnose_pipeline_run(pipeline_run_id):
     """Why did this run fail, and what to do: the root cause in one call.
 
@@ -2392,7 +2394,7 @@ def _shrink_diagnosis(result):
         "runs[id, pipelineName, runStatus, createdAt, envName, branch, rootCauses[taskRunId, taskId, "
         "taskName, integration, status, errorText]]",
         "truncated", "hint",
-    ])
+    ], limits="hours <= 168; 20 runs, 5 root causes each")
 def list_failures(hours=24, environment=None, pipeline_id=None):
     """What failed recently? Failed and warning runs in the last `hours` (default 24, max 168),
     newest first, each with its root-cause task(s) and one line of error text.
@@ -2514,7 +2516,7 @@ def resolve_environment(value):
 }, required=["pipeline_run_id", "task_run_id"], returns=[
         "logs", "filename", "fileStatus", "size", "tailBytes", "logTail", "grep", "matches[line, text, before, after]",
         "matchCount", "linesScanned", "truncated", "stoppedBy", "note", "hint",
-    ])
+    ], limits="tail <= 30,000 bytes; grep: 50 matches, lines <= 4 KiB")
 def get_task_run_logs(pipeline_run_id, task_run_id, filename=None, tail_bytes=LOG_TAIL_BYTES, grep=None):
     """A task run's logs: without filename, the log files (attempt, display name); with one,
     its last tail_bytes as lines (logTail); with grep, up to 50 matching lines of the whole log
@@ -2610,7 +2612,7 @@ def grep_log(run_id, task_id, filename, needle):
       returns=[
                "total", "returned", "filter",
                "pipelines[id, alias, name, paused, schedule, latestRunId, latestRunStatus, latestRunCreatedAt]",
-               "truncated", "hint"])
+               "truncated", "hint"], limits="100 pipelines")
 def list_pipelines(name=None):
     """Pipelines of the workspace: id, alias, name, paused, schedule and the latest run's status
     and time, to find what to inspect or trigger. Up to 100 rows, sorted by name; pass `name`
@@ -3296,12 +3298,13 @@ def _clock_skew(date_header):
 
 def tools_table():
     """The one-line-per-tool table (README)."""
-    out = ["| Tool | Arguments | What it answers |", "|---|---|---|"]
+    out = ["| Tool | Arguments | What it answers | Returns | Limits |", "|---|---|---|---|---|"]
     for name, spec in TOOLS.items():
         args = ", ".join(f"`{a}`{'' if a in spec['required'] else '?'}" for a in spec["schema"])
         first = spec["description"].split("\n\n")[0].replace("\n", " ")
         write = " (write; absent in read-only mode)" if not spec["read_only"] else ""
-        out.append(f"| `{name}`{write} | {args} | {first} |")
+        keys = ", ".join(f"`{key.split('[')[0]}`" for key in spec["returns"])
+        out.append(f"| `{name}`{write} | {args} | {first} | {keys} | {spec['limits']}; result <= 40,000 chars |")
     return "\n".join(out) + "\n"
 
 
@@ -3316,6 +3319,7 @@ def tools_markdown():
             out.append(f"| `{arg}`{required} | {kind} | {rules.get('description', '')} |")
         if spec.get("returns"):
             out += ["", "Result keys: " + ", ".join(f"`{k}`" for k in spec["returns"]) + "."]
+        out += ["", f"Limits: {spec['limits']}; every result stays under 40,000 characters and says what it left out."]
         out.append("")
     return "\n".join(out)
 
