@@ -411,7 +411,7 @@ def dump(value):
 def _redact(text):
     """Remove the key from any text that leaves the process (first belt is never putting it there)."""
     key = CONFIG.get("api_key")
-    if key:
+    if key and len(key) >= 6:   # a shorter "key" is no real key, and replacing it would mangle every text
         for form in {key, repr(key)[1:-1], json.dumps(key)[1:-1]}:   # as is, and as reprs/JSON show it
             text = text.replace(form, "[redacted]")
     return text
@@ -527,7 +527,12 @@ def _jitter():
 def _http_client():
     with _http_lock:
         if not _http:
-            _http.update(_build_http_client(CONFIG))
+            try:
+                _http.update(_build_http_client(CONFIG))
+            except ImportError:
+                raise ConfigError(f"requests and urllib3 are not installed for this Python ({sys.executable}); "
+                                  "create the checkout's .venv as the README's first command does, or run "
+                                  "python -m pip install requests 'urllib3>=2,<3'.") from None
         return _http
 
 
