@@ -50,7 +50,7 @@ LATEST_PROTOCOL_VERSION = "2025-11-25"
 BATCH_PROTOCOL_VERSION = "2025-03-26"  # the only revision with JSON-RPC batches
 
 TOOL_WORKERS = 8                 # threads running tools/call
-FETCH_WORKERS = 12               # separate pool for parallel requests inside tool calls (never the tool pool)
+FETCH_WORKERS = 4                # separate small pool for parallel requests inside tool calls (never the tool pool)
 MAX_INFLIGHT_CALLS = 64          # the reader pauses beyond this (back-pressure)
 WRITER_QUEUE_MESSAGES = 256      # outgoing messages waiting for the writer thread
 MAX_LINE_BYTES = 16 * 1024 * 1024
