@@ -49,6 +49,7 @@ HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MISSING_RUN = "00000000-0000-4000-8000-00000000dead"
 STUB_RUN = "5a5a5a5a-1b1b-4c2c-8d3d-0e0e0e0e0e0e"
 WAIT_S = 5.0   # the longest any single expected message may take
+JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603}
 
 
 ####################################################################################################
@@ -70,6 +71,8 @@ def check_message(item):
         assert set(item) <= {"jsonrpc", "id", "result", "error"}, item
         if "result" in item:
             assert item["id"] is not None, f"a result needs the request's id: {item!r}"
+        else:
+            assert item["error"]["code"] in JSONRPC_CODES, item
     return item
 
 

@@ -50,7 +50,6 @@ FUZZ_SETTINGS = {"derandomize": True, "database": None, "deadline": None,
 TOOL_NAMES = ("list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
               "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
               "get_task_run_logs", "list_pipelines", "trigger_pipeline")
-JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603}
 FIGURES = {"cases fuzzed": 0, "faults survived": 0}
 
 
@@ -58,37 +57,8 @@ FIGURES = {"cases fuzzed": 0, "faults survived": 0}
 # Wire checks and a checked raw-line client
 ####################################################################################################
 
-def check_message(item):
-    """One JSON-RPC message from the server: valid for mcp_types, a response or a notification."""
-    assert isinstance(item, dict), f"not a JSON object: {item!r}"
-    mcp_types.jsonrpc_message_adapter.validate_json(json.dumps(item))
-    assert item.get("jsonrpc") == "2.0", item
-    if "method" in item:   # the server sends notifications only, never requests
-        assert "id" not in item, f"the server sent a request: {item!r}"
-    else:
-        assert ("result" in item) != ("error" in item), f"exactly one of result/error: {item!r}"
-        assert set(item) <= {"jsonrpc", "id", "result", "error"}, item
-        if "result" in item:
-            assert item["id"] is not None, item
-        else:
-            assert item["error"]["code"] in JSONRPC_CODES, item
-    return item
-
-
-def check_line(raw):
-    """One stdout line: newline-terminated UTF-8 JSON, one message or a non-empty batch reply."""
-    assert raw.endswith(b"\n"), f"line not newline-terminated (a stray write?): {raw[:200]!r}"
-    text = raw.decode("utf-8")
-    assert "\n" not in text[:-1]
-    message = json.loads(text)
-    if isinstance(message, list):
-        assert message, "an empty array is not a valid batch reply"
-        for item in message:
-            check_message(item)
-            assert "method" not in item, "a batch reply holds responses only"
-    else:
-        check_message(message)
-    return message
+# The same wire checks as the protocol tests (one definition: a stricter check there is stricter here).
+from test_protocol import check_wire_line as check_line  # noqa: E402
 
 
 def is_reply_to(message, request_id):
