@@ -587,7 +587,10 @@ def stream_body(response, what, consume, chunk_size=65536):
     call for ever, so a timer shuts the socket down when the call's deadline passes.
     """
     requests = _http["requests"]
-    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    release = raw.release_conn
+    raw.release_conn = lambda: None   # keep the connection out of the pool while it is watched
     watch = _watch_socket(sock, _context()["deadline"])
     try:
         for chunk in response.iter_content(chunk_size):
@@ -602,8 +605,9 @@ def stream_body(response, what, consume, chunk_size=65536):
             raise ApiError(f"reading {what} ran past the call's deadline; ask for less, or try again.") from None
         raise ApiError(f"the connection broke while reading {what}; try again.") from None
     finally:
-        _unwatch_socket(watch)
-        response.close()
+        _unwatch_socket(watch)   # after this the watchdog can no longer touch the socket
+        raw.release_conn = release
+        response.close()   # returns the connection to the pool only now (or closes it)
 
 
 _watched = {}   # token -> (monotonic deadline, socket): bodies being read, for the one watchdog thread
@@ -634,12 +638,11 @@ def _watchdog():
         now = time.monotonic()
         with _watched_lock:
             due = [key for key, value in _watched.items() if key != "thread" and value[0] <= now]
-            socks = [_watched.pop(key)[1] for key in due]
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            for key in due:   # under the lock: once _unwatch_socket returns, the socket is never touched
+                try:
+                    _watched.pop(key)[1].shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def read_bytes(response, what, limit):
@@ -659,7 +662,7 @@ def _error_detail(response):
     """A short, sanitised detail from an error body: detail (str or FastAPI list), message, error, text."""
     try:
         raw, _ = read_bytes(response, "the error answer", MAX_ERROR_BODY_BYTES)
-    except OrchestraError:
+    except (OrchestraError, CallCancelled):   # the status decides (a POST's 5xx stays "uncertain")
         raw = b""
     text = raw.decode("utf-8", "replace")
     try:
@@ -751,7 +754,8 @@ def send_request(method, path, params=None, json_body=None, headers=None, label=
         response = session.request(method, CONFIG["base_url"] + path, params=params, json=json_body,
                                    headers=headers, stream=True, allow_redirects=False, timeout=timeout)
     except client["requests"].exceptions.RequestException as exc:
-        check_cancelled()
+        if method == "GET":   # a start that may have been sent must report "uncertain", not "cancelled"
+            check_cancelled()
         log.debug("%s %s failed after %.0f ms: %s", method, label, (time.monotonic() - started) * 1000,
                   type(exc).__name__)
         raise _transport_error(exc, method, label) from None
@@ -823,8 +827,9 @@ def iter_pages(path, params, page_size=PAGE_SIZE, label=None):
         for row in results:
             key = str(row.get("id")) if isinstance(row, dict) else None
             if key is not None and key not in recent[0] and key not in recent[1] and key not in ids:
-                ids.add(key)
                 rows.append(row)
+            if key is not None:
+                ids.add(key)   # every id on this page, repeated ones too, is remembered two more pages
         recent = [recent[1], ids]
         fetched += len(results)
         last = not results or not rows or (total is not None and fetched >= total)
@@ -1939,6 +1944,7 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
                                 label="the pipeline start", not_found=f"pipeline {ref!r}")
         try:
             answer = read_json(response, "the pipeline start")
+            answer = answer if isinstance(answer, dict) else {}   # a list or a string: no id to read
         except (ApiError, CallCancelled):
             answer = {}   # accepted (2xx) but the answer is unreadable: the run exists, its id is unknown
     except (RateLimited, Unreachable, ConfigError, NothingSent, CallCancelled):
@@ -2722,7 +2728,8 @@ def _encode(message):
 def new_session(out_stream):
     """Loop state as a plain dict: writer queue, in-flight calls, negotiated version."""
     return {"out": out_stream, "outbox": queue.Queue(maxsize=WRITER_QUEUE_MESSAGES),
-            "inflight": {}, "lock": threading.Lock(), "version": None, "write_lock": threading.Lock()}
+            "inflight": {}, "replying": 0, "lock": threading.Lock(), "version": None,
+            "write_lock": threading.Lock()}
 
 
 def _writer(session):
@@ -2736,6 +2743,7 @@ def _writer(session):
                 out.flush()
         except (BrokenPipeError, OSError, ValueError):
             os._exit(0)   # the client is gone: nobody can read anything we would still say
+        session["outbox"].task_done()   # written and flushed: _finish counts on this, not on an empty queue
 
 
 def _post(session, message, stdin_fd=None):
@@ -2876,12 +2884,17 @@ def _run_call(session, request_id, name, arguments, ctx, respond):
         result = error_result(f"{name} failed unexpectedly; set ORCHESTRA_MCP_LOG_LEVEL=DEBUG for details.")
     with session["lock"]:
         session["inflight"].pop(_id_key(request_id), None)
-    log.debug("tools/call %s done in %.0f ms, %d requests%s", name, (time.monotonic() - started) * 1000,
-              ctx["requests"], " (cancelled)" if cancel.is_set() else "")
-    if result is None or cancel.is_set():
-        respond(None)   # no reply for a cancelled call; a batch waiting on it learns it is over
-        return
-    respond(_encode(_result(request_id, result)))
+        session["replying"] += 1   # _finish waits until the reply is queued, not just for the tool
+    try:
+        log.debug("tools/call %s done in %.0f ms, %d requests%s", name, (time.monotonic() - started) * 1000,
+                  ctx["requests"], " (cancelled)" if cancel.is_set() else "")
+        if result is None or cancel.is_set():
+            respond(None)   # no reply for a cancelled call; a batch waiting on it learns it is over
+        else:
+            respond(_encode(_result(request_id, result)))
+    finally:
+        with session["lock"]:
+            session["replying"] -= 1
 
 
 def _cancel(session, request_id):
@@ -2896,6 +2909,13 @@ def _start_batch(session, messages):
     """2025-03-26 batches: answer all elements in one array, from a thread of its own (not a pool
     worker, so waiting on tool calls cannot starve the pool)."""
     def run():
+        try:
+            collect()
+        finally:
+            with session["lock"]:
+                session["replying"] -= 1
+
+    def collect():
         replies, done = [], []
         lock = threading.Condition()
         for message in messages:
@@ -2916,6 +2936,8 @@ def _start_batch(session, messages):
         replies += [h[0] for h in done if h and h[0] is not None]
         if replies:
             _post(session, replies)
+    with session["lock"]:
+        session["replying"] += 1   # until the batch's array is queued
     threading.Thread(target=run, daemon=True).start()
 
 
@@ -2924,13 +2946,13 @@ def _finish(session):
     give_up = time.monotonic() + EOF_GRACE_S
     while time.monotonic() < give_up - 0.3:   # the last 0.3 s are the writer's
         with session["lock"]:
-            if not session["inflight"]:
+            if not session["inflight"] and not session["replying"]:
                 break
         time.sleep(0.02)
-    while not session["outbox"].empty() and time.monotonic() < give_up:
-        time.sleep(0.01)
-    if session["write_lock"].acquire(timeout=max(0.05, give_up - time.monotonic())):   # a message being written finishes whole
-        session["write_lock"].release()
+    outbox = session["outbox"]
+    with outbox.all_tasks_done:   # every queued message written and flushed (the writer may be stuck: bounded)
+        outbox.all_tasks_done.wait_for(lambda: not outbox.unfinished_tasks,
+                                       timeout=max(0.05, give_up - time.monotonic()))
     os._exit(0)   # workers stuck on the network must not hold the process
 
 
