@@ -721,14 +721,24 @@ def _http_error(response, method, label, not_found):
 
 def _retry_after_text(value):
     value = (value or "").strip()
-    if value.isascii() and value.isdigit() and len(value) < 10:
+    if _is_count(value):
         return f"{int(value)} s"
+    seconds = seconds_until(value)
+    return "a few seconds" if seconds is None else f"{max(0, int(seconds))} s"
+
+
+def seconds_until(http_date):
+    """Seconds from now to an HTTP date (Retry-After, Date), negative when past; None if unparseable."""
     try:
         from email.utils import parsedate_to_datetime
-        seconds = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
-        return f"{max(0, int(seconds))} s"
+        return (parsedate_to_datetime(http_date) - datetime.now(timezone.utc)).total_seconds()
     except (TypeError, ValueError, IndexError):
-        return "a few seconds"
+        return None
+
+
+def _is_count(text):
+    """A plain ASCII decimal of sane length (str.isdigit() also accepts '²')."""
+    return text.isascii() and text.isdigit() and len(text) < 16
 
 
 def send_request(method, path, params=None, json_body=None, headers=None, label=None, not_found=None):
@@ -1702,11 +1712,6 @@ def get_task_run_artifacts(pipeline_run_id, task_run_id):
     if len(artifacts) > 200 or len(logs) > 200:
         payload.update(truncated=True, artifactCount=len(artifacts), logCount=len(logs))
     return payload
-
-
-def _is_count(text):
-    """A plain ASCII decimal of sane length (str.isdigit() also accepts '²')."""
-    return text.isascii() and text.isdigit() and len(text) < 16
 
 
 def _check_filename(filename):
@@ -3313,7 +3318,7 @@ def check_live():
     try:
         response = send_request("GET", "/pipeline_runs", windowed_params(end - timedelta(hours=1), end, page=1, page_size=1))
         step(True, "connected (TLS, proxy) and the key is accepted")
-        skew = _clock_skew(response.headers.get("Date"))
+        skew = seconds_until(response.headers.get("Date"))
         body = read_json(response, "/pipeline_runs")
         if skew is not None:
             step(abs(skew) < 300, f"clock skew {skew:+.0f} s", "fix the system clock (NTP): windows are computed locally")
@@ -3325,14 +3330,6 @@ def check_live():
                                                                                     "see the message")
         step(False, _redact(str(exc)), fix)
     return 0 if all(steps) else 1
-
-
-def _clock_skew(date_header):
-    try:
-        from email.utils import parsedate_to_datetime
-        return (parsedate_to_datetime(date_header) - now_utc()).total_seconds()
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def tools_table():
