@@ -1881,7 +1881,7 @@ def save_artifact(run_id, task_id, filename):
         try:
             with os.fdopen(fd, "wb") as out:
                 response = open_file(run_id, task_id, "artifacts", filename)
-                stream_body(response, "the download", lambda chunk: write(out, chunk), 1024 * 1024)
+                stream_body(response, "the download", lambda chunk: write(out, chunk), 512 * 1024)
             os.replace(temp, name, src_dir_fd=fds[-1], dst_dir_fd=fds[-1])   # replaces a symlink, never follows it
         finally:
             try:
