@@ -1314,6 +1314,26 @@ def _type_ok(value, type_name):
     return isinstance(value, _JSON_TYPES[type_name])
 
 
+def _from_string(value, types):
+    """A top-level scalar sent as a string ("10", "2.5", "true"), as clients and models often do;
+    None when it is not one. Never applied inside objects: run_inputs values are user data."""
+    text = value.strip()
+    if "integer" in types and re.fullmatch(r"[+-]?\d{1,15}", text):
+        return int(text)
+    if "number" in types and re.fullmatch(r"[+-]?(\d{1,15}(\.\d{0,9})?|\.\d{1,9})([eE][+-]?\d{1,3})?", text):
+        number = float(text)
+        return int(number) if number.is_integer() and "e" not in text.lower() and "." not in text else number
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return None
+
+
+def _bounds_text(low, high):
+    if low is not None and high is not None:
+        return f"between {low} and {high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
+
+
 def validate_arguments(name, arguments):
     """Check arguments against the tool's schema before anything is sent; returns a clean dict."""
     spec = TOOLS[name]
@@ -1333,20 +1353,30 @@ def validate_arguments(name, arguments):
         types = rules["type"] if isinstance(rules["type"], list) else [rules["type"]]
         if isinstance(value, float) and value.is_integer() and "integer" in types:
             value = int(value)
+        if isinstance(value, str) and "string" not in types:
+            converted = _from_string(value, types)
+            value = value if converted is None else converted
         if not any(_type_ok(value, t) for t in types):
-            raise BadArgument(f"`{key}` must be {' or '.join(types)} ({rules.get('description', '')}).")
+            raise BadArgument(f"`{key}` must be {' or '.join(types)}; got {_shown(value)}.")
         if isinstance(value, str) and len(value) > rules.get("maxLength", 1000):
             raise BadArgument(f"`{key}` is longer than {rules.get('maxLength', 1000)} characters.")
         if isinstance(value, list) and any(not isinstance(v, str) or len(v) > 200 for v in value[:1000]):
             raise BadArgument(f"`{key}` must be a list of short strings.")
         if isinstance(value, list) and len(value) > 100:
             raise BadArgument(f"`{key}` takes at most 100 items.")
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             low, high = rules.get("minimum"), rules.get("maximum")
             if (low is not None and value < low) or (high is not None and value > high):
-                raise BadArgument(f"`{key}` must be between {low} and {high}.")
+                raise BadArgument(f"`{key}` must be {_bounds_text(low, high)}; got {value}.")
         clean[key] = value
     return clean
+
+
+def _shown(value):
+    """A received value, short and safe to quote back."""
+    kind = {str: "the string", bool: "the boolean", list: "a list", dict: "an object"}.get(type(value), "")
+    text = dump(value) if isinstance(value, (str, bool, int, float)) else ""
+    return f"{kind} {clean_text(text, 40)}".strip() if text else kind or type(value).__name__
 
 
 def call_tool(name, arguments):
@@ -2747,7 +2777,7 @@ def _writer(session):
                 out.write(data)
                 out.flush()
         except (BrokenPipeError, OSError, ValueError):
-            os._exit(0)   # the client is gone: nobody can read anything we would still say
+            _exit_now(session)   # the client is gone: nobody can read anything we would still say
         session["outbox"].task_done()   # written and flushed: _finish counts on this, not on an empty queue
 
 
@@ -2801,16 +2831,20 @@ def handle_line(session, line, stdin_fd=None):
 def dispatch(session, message, respond):
     """Answer one message: return an inline reply, or None (notification, response, or a tool
     call whose result `respond` will deliver later from a worker)."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+    if not isinstance(message, dict):
         return _error(None, -32600, "Invalid Request: expected a JSON-RPC 2.0 object")
+    if message.get("jsonrpc") != "2.0":   # echo a readable id, or the client waits for ever
+        readable = message.get("id") if _valid_id(message.get("id")) else None
+        return _error(readable, -32600, 'Invalid Request: "jsonrpc" must be "2.0"')
     method, has_id = message.get("method"), "id" in message
     request_id = message.get("id")
+    readable = request_id if _valid_id(request_id) else None
     if method is None:
         if has_id and ("result" in message or "error" in message) and (_valid_id(request_id) or request_id is None):
             return None   # a stray response: ignore
-        return _error(None, -32600, "Invalid Request: no method")
+        return _error(readable, -32600, "Invalid Request: no method")
     if not isinstance(method, str) or (has_id and not _valid_id(request_id)):
-        return _error(None, -32600, "Invalid Request: method must be a string and id a string or integer")
+        return _error(readable, -32600, "Invalid Request: method must be a string and id a string or integer")
     params = message.get("params", {})
     if not has_id:
         if method == "notifications/cancelled" and isinstance(params, dict):
@@ -2835,8 +2869,11 @@ def dispatch(session, message, respond):
 
 def _start_call(session, request_id, params, respond):
     name, arguments = params.get("name"), params.get("arguments", {})
+    if name is None:
+        return _error(request_id, -32602, "Invalid params: tools/call needs `name`, the tool to run.")
     if not isinstance(name, str) or name not in TOOLS:
-        return _error(request_id, -32602, f"Unknown tool: {clean_text(str(name), 100)}")
+        return _error(request_id, -32602, f"Unknown tool: {clean_text(dump(name), 100)}; the tools are: "
+                      f"{', '.join(TOOLS)}.")
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):
@@ -2958,11 +2995,53 @@ def _finish(session):
     with outbox.all_tasks_done:   # every queued message written and flushed (the writer may be stuck: bounded)
         outbox.all_tasks_done.wait_for(lambda: not outbox.unfinished_tasks,
                                        timeout=max(0.05, give_up - time.monotonic()))
-    os._exit(0)   # workers stuck on the network must not hold the process
+    _exit_now(session)
 
 
-def _quit_on_signal(signum, frame):
-    os._exit(0)   # SIGINT/SIGTERM: at once, no traceback (Claude Code sends SIGINT first)
+def _exit_now(session):
+    """Run the exit hook (the --demo download directory) once, then exit hard: workers stuck on
+    the network must not hold the process, and nothing may print a traceback."""
+    hook = session.pop("on_exit", None)
+    if hook is not None:
+        try:
+            hook()
+        except Exception:   # noqa: S110 - exiting anyway; the hook only tidies up
+            pass
+    os._exit(0)
+
+
+def exit_on_signals(session):
+    """SIGINT and SIGTERM end the process promptly, idle or busy, with no traceback.
+
+    A Python-level handler only runs when the main thread next executes bytecode, and the main
+    thread sits in read() on stdin: a signal that lands just before the read starts, or on
+    another thread, only sets a flag, and the process stays up until the next line arrives
+    (Claude Code sends SIGINT, then SIGTERM, then SIGKILL). So the signals are blocked in every
+    thread (threads inherit the mask: this runs before any other thread starts) and one thread
+    takes them with sigwait, whichever thread the kernel picked. Without pthread_sigmask
+    (Windows) a plain handler is the best there is.
+    """
+    if not block_exit_signals():
+        for signum in EXIT_SIGNALS:
+            signal.signal(signum, lambda *_: _exit_now(session))
+        return
+
+    def wait():
+        signal.sigwait(EXIT_SIGNALS)
+        _exit_now(session)
+    threading.Thread(target=wait, name="signals", daemon=True).start()
+
+
+EXIT_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def block_exit_signals():
+    """Block SIGINT/SIGTERM in this thread and every thread started after it; False where the
+    platform cannot (then exit_on_signals installs handlers). Call before starting any thread."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, EXIT_SIGNALS)
+    return True
 
 
 def protect_stdout():
@@ -2973,11 +3052,11 @@ def protect_stdout():
     return os.fdopen(out_fd, "wb")   # buffered: a partial write() is completed by the buffer, then flushed
 
 
-def serve():
+def serve(on_exit=None):
     """The stdio loop: the main thread is the only reader of stdin and never writes."""
     session = new_session(protect_stdout())
-    signal.signal(signal.SIGINT, _quit_on_signal)
-    signal.signal(signal.SIGTERM, _quit_on_signal)
+    session["on_exit"] = on_exit
+    exit_on_signals(session)
     threading.Thread(target=_writer, args=(session,), name="writer", daemon=True).start()
     stdin = sys.stdin.buffer
     stdin_fd = stdin.fileno()
@@ -3391,6 +3470,7 @@ def main(argv=None):
     if option not in (None, "--demo"):
         sys.stderr.write(f"orchestra-mcp: unknown option {option!r}\n{USAGE}\n")
         return 2
+    block_exit_signals()   # before any thread starts (the --demo server's too): see exit_on_signals
     try:
         config = read_config()
     except ConfigError as exc:

@@ -647,10 +647,6 @@ def test_a_lone_surrogate_in_api_data_never_makes_an_invalid_output_line(tmp_pat
     b'{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}',
     b'{"jsonrpc":"2.0","id":1.5,"method":"ping"}',
     b'{"jsonrpc":"2.0","id":null,"method":"ping"}',
-    b'{"jsonrpc":"1.0","id":1,"method":"ping"}',
-    b'{"id":1,"method":"ping"}',
-    b'{"jsonrpc":"2.0","id":1,"method":42}',
-    b'{"jsonrpc":"2.0","id":1}',
 ])
 def test_a_json_value_that_is_not_a_request_gets_invalid_request_with_id_null(tmp_path, line):
     with raw_server(server_env(tmp_path)) as server:
@@ -658,6 +654,22 @@ def test_a_json_value_that_is_not_a_request_gets_invalid_request_with_id_null(tm
         server.send(line)
         reply = server.recv()
         assert is_error(reply, -32600) and reply["id"] is None, reply
+        server.assert_alive()
+
+
+@pytest.mark.parametrize("line", [
+    b'{"jsonrpc":"1.0","id":1,"method":"ping"}',
+    b'{"id":1,"method":"ping"}',
+    b'{"jsonrpc":2,"id":"a-1","method":"tools/list"}',
+    b'{"jsonrpc":"2.0","id":1,"method":42}',
+    b'{"jsonrpc":"2.0","id":1}',
+])
+def test_an_invalid_request_with_a_readable_id_is_answered_with_that_id(tmp_path, line):
+    with raw_server(server_env(tmp_path)) as server:
+        server.initialize()
+        server.send(line)
+        reply = server.recv()
+        assert is_error(reply, -32600) and reply["id"] == json.loads(line)["id"], reply
         server.assert_alive()
 
 
@@ -739,6 +751,15 @@ def test_an_unknown_tool_or_non_object_arguments_get_invalid_params(tmp_path):
         assert is_error(server.request("tools/call", {"name": "list_pipelines", "arguments": [1]}), -32602)
         assert is_error(server.request("tools/call", {"name": "list_pipelines", "arguments": "x"}), -32602)
         server.assert_alive()
+
+
+def test_a_call_without_a_name_says_name_is_missing_and_an_unknown_tool_lists_the_tools(tmp_path):
+    with raw_server(server_env(tmp_path)) as server:
+        server.initialize()
+        missing = server.request("tools/call", {"arguments": {}})["error"]["message"]
+        assert "`name`" in missing and "None" not in missing, missing
+        unknown = server.call("no_such_tool")["error"]["message"]
+        assert "no_such_tool" in unknown and "diagnose_pipeline_run" in unknown and "list_pipelines" in unknown, unknown
 
 
 def test_blank_lines_are_skipped_and_crlf_lines_are_answered(tmp_path):

@@ -698,7 +698,9 @@ def test_an_unknown_argument_is_refused_naming_it(rsps):
 
 
 @pytest.mark.parametrize("tool, arguments, named", [
-    ("list_pipeline_runs", {"limit": "10"}, "`limit`"),
+    ("list_pipeline_runs", {"limit": "ten"}, "`limit`"),
+    ("list_pipeline_runs", {"limit": "10.5"}, "`limit`"),
+    ("list_pipeline_runs", {"limit": ""}, "`limit`"),
     ("list_pipeline_runs", {"limit": True}, "`limit`"),
     ("list_pipeline_runs", {"limit": 10.5}, "`limit`"),
     ("list_pipeline_runs", {"time_from": 24}, "`time_from`"),
@@ -731,6 +733,40 @@ def test_a_missing_required_argument_is_refused_naming_it(rsps, tool, arguments,
     text = error(m.call_tool(tool, arguments))
     assert f"needs `{missing}`" in text
     assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    ({"limit": "ten"}, "`limit` must be integer; got the string \"ten\"."),
+    ({"limit": True}, "`limit` must be integer; got the boolean true."),
+    ({"limit": 0}, "`limit` must be at least 1; got 0."),
+    ({"limit": "0"}, "`limit` must be at least 1; got 0."),
+])
+def test_a_refused_value_names_the_argument_the_expected_type_and_what_was_received(rsps, arguments, expected):
+    assert error(m.call_tool("list_pipeline_runs", arguments)) == expected
+    assert len(rsps.calls) == 0
+
+
+def test_a_bound_on_both_sides_reads_as_a_range(rsps):
+    text = error(m.call_tool("list_failures", {"hours": 0}))
+    assert text == "`hours` must be between 1 and 168; got 0."
+    assert "None" not in error(m.call_tool("get_pipeline_run_status", {"pipeline_run_id": RUN, "wait_seconds": -1}))
+
+
+def test_numbers_and_booleans_sent_as_strings_are_accepted(rsps):
+    serve_listing(rsps, "/pipeline_runs", [run(f"{n}" * 8 + RUN[8:], hours=n) for n in range(1, 4)])
+    assert ok(m.call_tool("list_pipeline_runs", {"limit": "2"}))["returned"] == 2
+    assert ok(m.call_tool("list_pipeline_runs", {"limit": " 2 "}))["returned"] == 2
+    failures = m.validate_arguments("list_failures", {"hours": "12"})
+    assert failures == {"hours": 12}
+    assert m.validate_arguments("get_pipeline_run_details", {"pipeline_run_id": RUN, "include_superseded": "TRUE"}) \
+        == {"pipeline_run_id": RUN, "include_superseded": True}
+    assert m.validate_arguments("get_pipeline_run_details", {"pipeline_run_id": RUN, "include_superseded": "false"}) \
+        == {"pipeline_run_id": RUN, "include_superseded": False}
+
+
+def test_values_inside_an_object_argument_are_never_coerced(rsps):
+    clean = m.validate_arguments("trigger_pipeline", {"pipeline_id": "nightly_elt", "run_inputs": {"n": "10", "b": "true"}})
+    assert clean["run_inputs"] == {"n": "10", "b": "true"}
 
 
 def test_a_whole_number_float_is_accepted_as_an_integer(rsps):
