@@ -48,7 +48,7 @@ TOOL_NAMES = {
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MISSING_RUN = "00000000-0000-4000-8000-00000000dead"
 STUB_RUN = "5a5a5a5a-1b1b-4c2c-8d3d-0e0e0e0e0e0e"
-WAIT_S = 5.0   # the longest any single expected message may take
+WAIT_S = 30.0   # a failure guard for one expected message, generous for a loaded machine (not a timing claim)
 JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603}
 
 
@@ -455,14 +455,12 @@ def test_auto_mode_gets_an_immediate_method_not_found_for_server_discover_and_fa
 
     async def session():
         with open(tmp_path / "stderr.txt", "w") as errlog:
-            started = time.monotonic()
             async with Client(recording_stdio(params, errlog, incoming, outgoing), mode="auto") as client:
-                connected = time.monotonic() - started
                 listing = await client.list_tools()
-                return connected, client.protocol_version, listing
+                return client.protocol_version, listing
 
-    connected, version, listing = anyio.run(session)
-    assert connected < 5.0, f"the server/discover probe took {connected:.1f} s (a silent server costs 10 s)"
+    # A silent server would cost the client a 10 s probe timeout: the answer below is what avoids it.
+    version, listing = anyio.run(session)
     assert version in HANDSHAKE_VERSIONS
     assert {t.name for t in listing.tools} == TOOL_NAMES
     sent = wire(outgoing)
@@ -558,8 +556,7 @@ def test_initialize_with_id_0_echoes_a_known_version_and_offers_2025_11_25_other
 
 def test_claude_codes_handshake_order_is_answered_step_by_step(tmp_path):
     with raw_server(server_env(tmp_path)) as server:
-        probe = server.request("server/discover", {"protocolVersion": "2026-07-28"}, request_id="server-discover-probe-1",
-                               timeout=2.0)
+        probe = server.request("server/discover", {"protocolVersion": "2026-07-28"}, request_id="server-discover-probe-1")
         assert is_error(probe, -32601) and probe["id"] == "server-discover-probe-1"
         assert server.initialize("2025-11-25", request_id=0)["result"]["protocolVersion"] == "2025-11-25"
         assert {t["name"] for t in server.request("tools/list", request_id=1)["result"]["tools"]} == TOOL_NAMES
@@ -679,7 +676,7 @@ def test_an_unknown_method_gets_method_not_found_at_once(tmp_path, method):
     with raw_server(server_env(tmp_path)) as server:
         if method != "server/discover":   # Claude Code probes before initialize
             server.initialize()
-        reply = server.request(method, {}, request_id="probe-1", timeout=2.0)
+        reply = server.request(method, {}, request_id="probe-1")
         assert is_error(reply, -32601), reply
         server.assert_alive()
 
@@ -860,7 +857,7 @@ def test_a_batch_whose_tools_call_is_cancelled_still_answers_its_other_requests_
                           "params": {"name": "get_pipeline_run_status", "arguments": {"pipeline_run_id": STUB_RUN}}}])
             wait_until(lambda: hits)
             server.notify("notifications/cancelled", {"requestId": "slow"})
-            replies = server.recv(timeout=2.5)   # the cancelled call ends when the stub answers, after 0.5 s
+            replies = server.recv()   # the cancelled call ends when the stub answers, after 0.5 s
             assert isinstance(replies, list) and [r["id"] for r in replies] == [1], replies
             server.assert_alive()
 
@@ -958,63 +955,115 @@ def test_a_progress_token_yields_increasing_progress_notifications_before_the_re
 # 2. Raw lines: shutdown
 ####################################################################################################
 
-def test_closing_stdin_while_a_call_hangs_on_the_network_exits_within_two_seconds(tmp_path):
-    with stub_api(delay_s=60) as (base_url, hits):
-        env = server_env(tmp_path, ORCHESTRA_API_KEY="stub-key", ORCHESTRA_API_BASE_URL=base_url)
+# A call that hangs on the network must not hold the process: the hung answer below comes after
+# 300 s and the server's own timeouts are longer still, so an exit within the 30 s failure guard
+# proves the server did not wait for it. How fast it exits is measured by bench/bench_signals.py.
+HUNG_CALL_ENV = {"ORCHESTRA_TIMEOUT": "250", "ORCHESTRA_MCP_DEADLINE_S": "300"}
+EXIT_GUARD_S = 30
+
+
+def test_closing_stdin_while_a_call_hangs_on_the_network_ends_the_process(tmp_path):
+    with stub_api(delay_s=300) as (base_url, hits):
+        env = server_env(tmp_path, ORCHESTRA_API_KEY="stub-key", ORCHESTRA_API_BASE_URL=base_url, **HUNG_CALL_ENV)
         with raw_server(env) as server:
             server.initialize()
             server.send({"jsonrpc": "2.0", "id": 61, "method": "tools/call",
                          "params": {"name": "get_pipeline_run_status", "arguments": {"pipeline_run_id": STUB_RUN}}})
             wait_until(lambda: hits)
-            closed = time.monotonic()
             server.close_stdin()
-            server.proc.wait(timeout=10)
-            took = time.monotonic() - closed
-            print(f"exit after EOF with a hung call: {took:.2f} s")
-            assert took < 3.0
+            server.proc.wait(timeout=EXIT_GUARD_S)
             assert server.proc.returncode == 0
             assert "Traceback" not in server.stderr_text()
 
 
-def test_closing_stdin_on_an_idle_server_exits_at_once(tmp_path):
+def test_closing_stdin_on_an_idle_server_ends_the_process(tmp_path):
     with raw_server(server_env(tmp_path)) as server:
         server.initialize()
-        closed = time.monotonic()
         server.close_stdin()
-        server.proc.wait(timeout=10)
-        assert time.monotonic() - closed < 1.5
+        server.proc.wait(timeout=EXIT_GUARD_S)
         assert server.proc.returncode == 0
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_server_promptly_and_quietly(tmp_path, signum):
-    with stub_api(delay_s=60) as (base_url, hits):
-        env = server_env(tmp_path, ORCHESTRA_API_KEY="stub-key", ORCHESTRA_API_BASE_URL=base_url)
+def test_a_signal_stops_a_busy_server_quietly(tmp_path, signum):
+    with stub_api(delay_s=300) as (base_url, hits):
+        env = server_env(tmp_path, ORCHESTRA_API_KEY="stub-key", ORCHESTRA_API_BASE_URL=base_url, **HUNG_CALL_ENV)
         with raw_server(env) as server:
             server.initialize()
             server.send({"jsonrpc": "2.0", "id": 71, "method": "tools/call",
                          "params": {"name": "get_pipeline_run_status", "arguments": {"pipeline_run_id": STUB_RUN}}})
             wait_until(lambda: hits)
-            sent = time.monotonic()
             server.proc.send_signal(signum)   # Claude Code signals without closing stdin first
-            server.proc.wait(timeout=10)
-            took = time.monotonic() - sent
-            assert took < 2.0, f"took {took:.2f} s"
+            server.proc.wait(timeout=EXIT_GUARD_S)
+            assert server.proc.returncode == 0
             for thread in server.threads:
                 thread.join(timeout=5)
             assert "Traceback" not in server.stderr_text()
             assert "KeyboardInterrupt" not in server.stderr_text()
 
 
-def test_a_signal_on_an_idle_server_stops_it_quietly(tmp_path):
-    with raw_server(server_env(tmp_path)) as server:
-        server.initialize()
-        server.request("tools/list")
-        server.proc.send_signal(signal.SIGINT)
-        server.proc.wait(timeout=10)
-        for thread in server.threads:
-            thread.join(timeout=5)
-        assert "Traceback" not in server.stderr_text()
+def _blocked_signals(pid):
+    """{tid: (set of blocked signal numbers, wchan)} for every thread of a process (Linux /proc)."""
+    masks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("SigBlk:"):
+                bits = int(line.split()[1], 16)
+                blocked = {n for n in range(1, 65) if bits >> (n - 1) & 1}
+                masks[task.name] = (blocked, (task / "wchan").read_text().strip())
+    return masks
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to read thread signal masks")
+def test_sigint_and_sigterm_are_blocked_in_every_thread_of_a_busy_server(tmp_path):
+    # The design that makes exit on a signal certain: no thread can take SIGINT/SIGTERM with a
+    # Python handler (which would wait for the main thread's next bytecode); one sigwait takes them.
+    with stub_api(delay_s=60) as (base_url, hits):
+        env = server_env(tmp_path, ORCHESTRA_API_KEY="stub-key", ORCHESTRA_API_BASE_URL=base_url)
+        with raw_server(env) as server:
+            server.initialize()
+            server.send({"jsonrpc": "2.0", "id": 72, "method": "tools/call",
+                         "params": {"name": "get_pipeline_run_status", "arguments": {"pipeline_run_id": STUB_RUN}}})
+            wait_until(lambda: hits)
+            masks = _blocked_signals(server.proc.pid)
+            assert len(masks) >= 4, masks   # main, writer, signals, a tool worker at least
+            open_to_them = {tid: wchan for tid, (blocked, wchan) in masks.items()
+                            if not {signal.SIGINT, signal.SIGTERM} <= blocked}
+            # sigwait unblocks the signals it waits for while it sleeps: that thread alone may take them
+            assert len(open_to_them) == 1, masks
+            wchan = next(iter(open_to_them.values()))
+            assert "sigtimedwait" in wchan or wchan in ("0", ""), masks
+
+
+def _signal_trials(tmp_path, trials, signum=signal.SIGINT):
+    """Spawn, answer initialize and tools/list, signal: how many trials did not exit (20 s each)."""
+    stuck, noisy = [], []
+    env = server_env(tmp_path)
+    for trial in range(trials):
+        with raw_server(env) as server:
+            server.initialize()
+            server.request("tools/list")
+            server.proc.send_signal(signum)
+            try:
+                server.proc.wait(timeout=20)   # a failure guard, not a timing claim (bench_signals.py times it)
+            except subprocess.TimeoutExpired:
+                stuck.append(trial)
+                continue
+            for thread in server.threads:
+                thread.join(timeout=5)
+            if "Traceback" in server.stderr_text() or server.proc.returncode != 0:
+                noisy.append((trial, server.proc.returncode, server.stderr_text()[-300:]))
+    return stuck, noisy
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_idle_server_exits_quietly_on_a_signal_in_every_one_of_10_trials(tmp_path, signum):
+    assert _signal_trials(tmp_path, 10, signum) == ([], [])
+
+
+@pytest.mark.slow
+def test_an_idle_server_exits_quietly_on_sigint_in_every_one_of_200_trials(tmp_path):
+    assert _signal_trials(tmp_path, 200) == ([], [])
 
 
 def test_a_client_that_closes_its_end_of_stdout_makes_the_server_exit(tmp_path):
@@ -1058,13 +1107,11 @@ def test_a_client_that_stops_reading_stdout_blocks_the_server_which_still_exits_
         print(f"back-pressure after {sent} pings ({sent * len(ping) // 1024} KiB); server RSS {rss_kib} KiB")
         assert sent < 50_000
         assert rss_kib is None or rss_kib < 300_000
-        closed = time.monotonic()
         proc.stdin.close()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=EXIT_GUARD_S)
         except subprocess.TimeoutExpired:
-            pytest.fail("the server did not exit within 5 s of EOF while its stdout was full")
-        assert time.monotonic() - closed < 3.0
+            pytest.fail(f"the server did not exit within {EXIT_GUARD_S} s of EOF while its stdout was full")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -1098,10 +1145,9 @@ def test_stdio_over_unix_socketpairs_works_and_a_half_close_of_stdin_ends_the_se
             call = ask({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                         "params": {"name": "get_pipeline_run_status", "arguments": {"pipeline_run_id": STUB_RUN}}})
             assert tool_payload(call)["runStatus"] == "SUCCEEDED" and hits
-            closed = time.monotonic()
             ours_in.shutdown(socket.SHUT_WR)
-            proc.wait(timeout=10)
-            assert time.monotonic() - closed < 1.5
+            proc.wait(timeout=EXIT_GUARD_S)
+            assert proc.returncode == 0
             assert b"Traceback" not in proc.stderr.read()
         finally:
             if proc.poll() is None:

@@ -579,15 +579,12 @@ ACCEPTED_UNREADABLE = ("a 200 cut mid-body", "a 200 that is not JSON")   # a run
 @pytest.mark.parametrize("fault", list(START_FAULTS))
 def test_a_start_under_a_fault_reaches_the_api_exactly_once(write_server, api, fault):
     api.add_fault(match={"method": "POST", "path": "/start"}, count=5, **START_FAULTS[fault])
-    started = time.monotonic()
     is_error, payload = start(write_server, f"once-{fault}")
-    took = time.monotonic() - started
     assert len(posts(api)) == 1, f"the start was sent {len(posts(api))} times under {fault}"
     if fault in ACCEPTED_UNREADABLE:
         assert not is_error and payload["started"] and payload.get("pipelineRunId") is None, payload
     else:
         assert is_error, payload
-    assert took < 5, f"took {took:.1f} s"
     api.clear_faults()
     assert not write_server.call("get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID)[0]
 
