@@ -1,9 +1,12 @@
-""".mcp.json: the project-scope Claude Code configuration for the `orchestra` server.
+""".mcp.json and .claude/: the project-scope Claude Code configuration for the `orchestra` server.
 
 The configured command is expanded the way Claude Code expands it (`${VAR}` and `${VAR:-default}` in
 command, args and env; an unset `${VAR}` stays literal; a default applies only when the variable is unset)
 and started from a SUBDIRECTORY of the project, because Claude Code starts servers in the directory where
 `claude` was started. It is then driven by the official MCP SDK client.
+
+The permission rules (.claude/settings.json) and the orchestra-expert agent's tool list are checked
+against the server's own registry, orchestra_mcp.TOOLS, so a new tool cannot be left out of either.
 """
 
 import hashlib
@@ -17,15 +20,16 @@ from pathlib import Path
 
 import pytest
 
+import orchestra_mcp
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / ".mcp.json"
 LAUNCHER = REPO / "launch-orchestra-mcp.sh"
+SETTINGS = REPO / ".claude" / "settings.json"
+AGENT = REPO / ".claude" / "agents" / "specialists" / "orchestra-expert.md"
 CANARY_KEY = "orch_canary_mcpjson_7e4c2b9d1a0f"
-TOOLS = {
-    "list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
-    "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
-    "get_task_run_logs", "list_pipelines", "trigger_pipeline",
-}
+READ_TOOLS = [name for name, spec in orchestra_mcp.TOOLS.items() if spec["read_only"]]
+WRITE_TOOLS = [name for name, spec in orchestra_mcp.TOOLS.items() if not spec["read_only"]]
 PASSED_VARIABLES = {
     "ORCHESTRA_API_BASE_URL": "https://app.getorchestra.io/api/engine/public",
     "ORCHESTRA_READ_ONLY": "0",
@@ -197,7 +201,7 @@ def test_the_real_server_lists_every_tool_when_started_from_the_tests_directory(
         errlog.seek(0)
         stderr = errlog.read()
     names = {tool.name for tool in outcome["tools"]}
-    assert TOOLS <= names, "missing tools: %s" % sorted(TOOLS - names)
+    assert set(orchestra_mcp.TOOLS) <= names, "missing tools: %s" % sorted(set(orchestra_mcp.TOOLS) - names)
     assert environment["ORCHESTRA_API_KEY"] not in stderr
     if call:
         result = outcome["call"]
@@ -217,11 +221,46 @@ def front_matter(path):
     return dict(line.split(": ", 1) for line in head.splitlines() if ": " in line), text
 
 
-def test_the_orchestra_expert_agent_may_use_every_tool_and_only_read_locally():
-    meta, text = front_matter(REPO / ".claude" / "agents" / "specialists" / "orchestra-expert.md")
+def rule(name):
+    """Claude Code's name for a tool of the `orchestra` server."""
+    return "mcp__orchestra__" + name
+
+
+def test_the_registry_has_both_read_and_write_tools():
+    """The checks below derive their lists from these flags; they mean little if one side is empty."""
+    assert READ_TOOLS and WRITE_TOOLS
+    assert "trigger_pipeline" in WRITE_TOOLS and "list_failures" in READ_TOOLS
+
+
+def test_the_project_settings_allow_every_read_tool_and_ask_before_every_write():
+    permissions = json.loads(SETTINGS.read_text())["permissions"]
+    hint = "; a tool was added or changed: update .claude/settings.json"
+    assert permissions["allow"] == sorted(rule(name) for name in READ_TOOLS), "allow must list each read tool" + hint
+    assert permissions["ask"] == sorted(rule(name) for name in WRITE_TOOLS), "ask must list each write tool" + hint
+
+
+def test_no_permission_rule_covers_the_whole_orchestra_server():
+    """A server-wide rule (mcp__orchestra, mcp__orchestra__*) would also approve every future write tool."""
+    settings = json.loads(SETTINGS.read_text())
+    permissions = settings["permissions"]
+    assert set(permissions) <= {"allow", "ask", "deny"}, "no defaultMode or other switch that skips the prompts"
+    rules = [entry for kind in ("allow", "ask", "deny") for entry in permissions.get(kind, [])]
+    assert len(rules) == len(set(rules)), "a tool is listed twice"
+    for entry in rules:
+        assert "*" not in entry, "wildcard rule %r: name each tool" % entry
+        assert entry != "mcp__orchestra", "server-wide rule %r: name each tool" % entry
+        if entry.startswith("mcp__orchestra"):
+            assert re.fullmatch(r"mcp__orchestra__[a-z0-9_]+", entry), entry
+
+
+def test_the_orchestra_expert_agent_may_use_every_read_tool_and_no_write_tool():
+    meta, text = front_matter(AGENT)
     assert meta["name"] == "orchestra-expert" and meta["description"]
-    tools = {tool.strip() for tool in meta["tools"].split(",")}
-    assert tools == {"mcp__orchestra__" + name for name in TOOLS} | {"Read", "Grep", "Glob"}
+    tools = [tool.strip() for tool in meta["tools"].split(",")]
+    assert len(tools) == len(set(tools)), "a tool is listed twice"
+    assert set(tools) == {rule(name) for name in READ_TOOLS} | {"Read", "Grep", "Glob"}, \
+        "the agent gets every read tool, reads local files, and nothing else"
+    assert not {rule(name) for name in WRITE_TOOLS} & set(tools), "the agent must not be able to write"
     assert len(text.splitlines()) <= 150
     assert "untrusted" in text
 
@@ -230,3 +269,5 @@ def test_the_triage_command_hands_its_argument_to_the_orchestra_expert():
     meta, text = front_matter(REPO / ".claude" / "commands" / "orchestra-triage.md")
     assert meta["description"] and meta["argument-hint"]
     assert "orchestra-expert" in text and "$ARGUMENTS" in text and "list_failures" in text
+    # The command promises a read-only agent; the agent test above makes that promise true.
+    assert "The agent reads only" in text
