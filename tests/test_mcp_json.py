@@ -30,12 +30,9 @@ AGENT = REPO / ".claude" / "agents" / "specialists" / "orchestra-expert.md"
 CANARY_KEY = "orch_canary_mcpjson_7e4c2b9d1a0f"
 READ_TOOLS = [name for name, spec in orchestra_mcp.TOOLS.items() if spec["read_only"]]
 WRITE_TOOLS = [name for name, spec in orchestra_mcp.TOOLS.items() if not spec["read_only"]]
-PASSED_VARIABLES = {
-    "ORCHESTRA_API_BASE_URL": "https://app.getorchestra.io/api/engine/public",
-    "ORCHESTRA_READ_ONLY": "0",
-    "ORCHESTRA_MCP_LOG_LEVEL": "WARNING",
-    "ORCHESTRA_MCP_LOG_FILE": "",
-}
+# Every other variable reaches the server from Claude Code's own environment; the env block passes
+# only the one whose value is a decision of this project: trigger_pipeline is available here.
+PASSED_VARIABLES = {"ORCHESTRA_READ_ONLY": "0"}
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -73,11 +70,20 @@ def test_the_orchestra_server_is_a_stdio_server_with_the_documented_defaults():
     assert config["type"] == "stdio"
     assert set(config["env"]) == set(PASSED_VARIABLES)
     command, args, env = expanded({})
-    assert env == PASSED_VARIABLES, "defaults: production base URL, trigger_pipeline available, WARNING, no log file"
-    _, _, env = expanded({"ORCHESTRA_READ_ONLY": "1", "ORCHESTRA_MCP_LOG_FILE": "/tmp/o.log"})
-    assert env["ORCHESTRA_READ_ONLY"] == "1" and env["ORCHESTRA_MCP_LOG_FILE"] == "/tmp/o.log"
+    assert env == PASSED_VARIABLES, "default: trigger_pipeline available"
+    _, _, env = expanded({"ORCHESTRA_READ_ONLY": "1"})
+    assert env["ORCHESTRA_READ_ONLY"] == "1"
     # The bash snippet must not contain ${...}: Claude Code would expand it before bash sees it.
     assert "${" not in config["command"] + "".join(config["args"])
+
+
+def test_every_passed_variable_is_a_server_variable_with_a_real_value_when_unset():
+    """An entry that expands to "" (the old ORCHESTRA_MCP_LOG_FILE) makes the server warn on every start."""
+    _, _, env = expanded({})
+    for name, value in env.items():
+        assert name in orchestra_mcp.ENV_VARIABLES, "%s is not a variable the server reads" % name
+        assert value.strip(), "%s expands to an empty value when unset: leave it out of .mcp.json" % name
+        assert "${" not in value, "%s stays an unexpanded placeholder when unset" % name
 
 
 def test_the_file_holds_no_key():
@@ -145,9 +151,10 @@ def start_through_the_sdk(command, args, env, cwd, errlog, call=None):
     return outcome
 
 
-def client_environment(tmp_path, config_env):
-    """What the server process gets: the expanded env block plus what Claude Code's own environment holds."""
+def client_environment(tmp_path, config_env, claude_environment=None):
+    """What the server process gets: Claude Code's own environment with the expanded env block on top."""
     return {
+        **(claude_environment or {}),
         **config_env,
         "ORCHESTRA_API_KEY": CANARY_KEY,
         "ORCHESTRA_MCP_PYTHON": sys.executable,
@@ -163,17 +170,19 @@ def test_the_configured_command_reaches_the_server_from_a_subdirectory(tmp_path)
     shutil.copy2(CONFIG, project / ".mcp.json")
     shutil.copy2(LAUNCHER, project / LAUNCHER.name)
     (project / "orchestra_mcp.py").write_text(MINIMAL_SERVER)
-    command, args, env = expanded({"ORCHESTRA_MCP_LOG_LEVEL": "DEBUG"})
+    claude_environment = {"ORCHESTRA_MCP_LOG_LEVEL": "DEBUG"}
+    command, args, env = expanded(claude_environment)
     with open(tmp_path / "stderr.txt", "w+") as errlog:
-        outcome = start_through_the_sdk(command, args, client_environment(tmp_path, env),
+        outcome = start_through_the_sdk(command, args, client_environment(tmp_path, env, claude_environment),
                                         project / "models" / "staging", errlog)
         errlog.seek(0)
         stderr = errlog.read()
     seen = json.loads(outcome["tools"][0].description)
     assert seen["keySha256"] == hashlib.sha256(CANARY_KEY.encode()).hexdigest()
-    assert seen["ORCHESTRA_MCP_LOG_LEVEL"] == "DEBUG"
+    assert seen["ORCHESTRA_MCP_LOG_LEVEL"] == "DEBUG", "Claude Code's own environment reaches the server"
     assert seen["ORCHESTRA_READ_ONLY"] == "0"
-    assert seen["ORCHESTRA_API_BASE_URL"] == PASSED_VARIABLES["ORCHESTRA_API_BASE_URL"]
+    assert seen["ORCHESTRA_API_BASE_URL"] is None, "unset: the server uses its own default"
+    assert seen["ORCHESTRA_MCP_LOG_FILE"] is None, "unset, never empty: an empty value is warned about"
     assert seen["argv"] == []
     assert CANARY_KEY not in stderr
 
@@ -189,11 +198,11 @@ def _fake_orchestra(request):
                     reason="orchestra_mcp.py is not written yet: run this again once it exists")
 def test_the_real_server_lists_every_tool_when_started_from_the_tests_directory(request, tmp_path):
     fake = _fake_orchestra(request)
-    claude_environment = {"ORCHESTRA_API_BASE_URL": fake.base_url} if fake else {}
+    base_url = fake.base_url if fake else "http://127.0.0.1:9/api/engine/public"
+    claude_environment = {"ORCHESTRA_API_BASE_URL": base_url}
     command, args, env = expanded(claude_environment)
-    if fake is None:
-        env["ORCHESTRA_API_BASE_URL"] = "http://127.0.0.1:9/api/engine/public"  # never the network in tests
-    environment = client_environment(tmp_path, env)
+    environment = client_environment(tmp_path, env, claude_environment)
+    assert environment["ORCHESTRA_API_BASE_URL"].startswith("http://127.0.0.1:"), "never the network in tests"
     environment["ORCHESTRA_API_KEY"] = "test-key" if fake else CANARY_KEY   # the fake's DEFAULT_API_KEY
     call = ("list_pipelines", {}) if fake else None
     with open(tmp_path / "stderr.txt", "w+") as errlog:
@@ -203,6 +212,7 @@ def test_the_real_server_lists_every_tool_when_started_from_the_tests_directory(
     names = {tool.name for tool in outcome["tools"]}
     assert set(orchestra_mcp.TOOLS) <= names, "missing tools: %s" % sorted(set(orchestra_mcp.TOOLS) - names)
     assert environment["ORCHESTRA_API_KEY"] not in stderr
+    assert "ORCHESTRA_MCP_LOG_FILE" not in stderr, "the default configuration makes the server warn:\n" + stderr
     if call:
         result = outcome["call"]
         text = " ".join(getattr(part, "text", "") for part in result.content)
