@@ -18,6 +18,9 @@
 #    Each `op` call gets ORCHESTRA_OP_TIMEOUT_S seconds (default 10: op may wait on a desktop or
 #    biometric prompt), the loader ORCHESTRA_LOADER_TIMEOUT_S (default 15).
 #    Without a key the server still starts and reports the missing key on each tool call.
+#    Offline modes skip all of this and start the server without any key: the first argument is
+#    --selftest, --demo (with whatever follows it, e.g. --demo --call TOOL '{...}'),
+#    --print-tools-markdown, --help, -h or --version. Serving, --check and --call need the key.
 # 4. The key reaches the server through its environment only: never in argv, never printed, and
 #    this script never enables xtrace.
 set -euo pipefail
@@ -273,10 +276,12 @@ find_key() {
 	return 1
 }
 
+# The server picks its mode from its first argument alone, and so does this: `--demo --call T '{...}'`
+# stays offline, while `--check --help` still checks a real key (later arguments belong to the mode).
 needs_key=1
-for arg in "$@"; do
-	case $arg in --version | --help | -h) needs_key=0 ;; esac
-done
+case ${1-} in
+--selftest | --demo | --print-tools-markdown | --help | -h | --version) needs_key=0 ;;
+esac
 
 if ((needs_key)); then
 	if find_key; then
@@ -292,6 +297,10 @@ if ((needs_key)); then
 		fi
 		say "no Orchestra API key found (tried: $tried). To fix: $fix, then restart the server (in Claude Code: /mcp). Starting the server anyway; each tool call will report the missing key."
 	fi
+else
+	# An offline mode never uses the key: keep a real one (or an op:// reference the server would
+	# warn about) out of its environment.
+	unset ORCHESTRA_API_KEY
 fi
 key=''
 

@@ -419,12 +419,38 @@ def test_vault_item_and_field_overrides_reach_op(rig):
     assert run.op_calls == [["read", "op://Data Eng/Orchestra API/password"]]
 
 
-def test_version_and_help_start_the_server_without_looking_for_a_key(rig):
-    for flag in ("--version", "--help"):
-        run = rig.run(flag, env={"STUB_OP_MODE": "hang"})
-        assert_server_started_cleanly(run)
-        assert run.op_calls == []
-        assert run.server["argv"][2:] == [flag]
+OFFLINE_ARGUMENTS = [
+    ["--selftest"], ["--demo"], ["--demo", "--call", "list_pipelines", '{"name": "daily"}'],
+    ["--print-tools-markdown"], ["--help"], ["-h"], ["--version"],
+]
+
+
+@pytest.mark.parametrize("args", OFFLINE_ARGUMENTS, ids=" ".join)
+@pytest.mark.parametrize("configured", ["no key", "op reference", "plain key"])
+def test_an_offline_mode_reads_no_secret_warns_about_none_and_gets_no_key(rig, args, configured):
+    """Like a locked 1Password: op and the loader would hang, so any attempt would show in op's log."""
+    rig.write_loader("touch %s/loader-ran\nexport ORCHESTRA_API_KEY=%s\n" % (rig.tmp, LOADER_KEY))
+    key = {"no key": None, "op reference": "op://Private/Orchestra/key", "plain key": ENV_KEY}[configured]
+    run = rig.run(*args, env={"ORCHESTRA_API_KEY": key, "STUB_OP_MODE": "hang", "ORCHESTRA_OP_TIMEOUT_S": "1"})
+    assert_server_started_cleanly(run)
+    assert run.op_calls == [], "an offline mode ran op"
+    assert not (rig.tmp / "loader-ran").exists(), "an offline mode sourced the secrets loader"
+    assert "key" not in run.stderr.lower(), "an offline mode warned about a key:\n" + run.stderr
+    assert run.stderr.strip() == "STUB-SERVER-ON-FD2", "the launcher has nothing to say in an offline mode"
+    assert run.server["key_set"] is False, "an offline mode needs no key in its environment"
+    assert run.server["argv"][2:] == args
+
+
+@pytest.mark.parametrize("args", [
+    ["--check"], ["--call", "list_pipelines", "{}"], ["--check", "--help"], ["--call", "list_pipelines", "--demo"],
+], ids=" ".join)
+def test_serving_modes_look_for_the_key_whatever_follows_the_first_argument(rig, args):
+    """Only the first argument picks the mode, as in orchestra_mcp.main: later ones belong to that mode."""
+    run = rig.run(*args)
+    assert_server_started_cleanly(run)
+    assert run.op_calls == [["read", DEFAULT_REF]]
+    assert run.key_sha == sha(OP_KEY)
+    assert run.server["argv"][2:] == args
 
 
 # ---------------------------------------------------------------------------------------------------

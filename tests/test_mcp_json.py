@@ -1,9 +1,12 @@
-""".mcp.json: the project-scope Claude Code configuration for the `orchestra` server.
+""".mcp.json and .claude/: the project-scope Claude Code configuration for the `orchestra` server.
 
 The configured command is expanded the way Claude Code expands it (`${VAR}` and `${VAR:-default}` in
 command, args and env; an unset `${VAR}` stays literal; a default applies only when the variable is unset)
 and started from a SUBDIRECTORY of the project, because Claude Code starts servers in the directory where
 `claude` was started. It is then driven by the official MCP SDK client.
+
+The permission rules (.claude/settings.json) and the orchestra-expert agent's tool list are checked
+against the server's own registry, orchestra_mcp.TOOLS, so a new tool cannot be left out of either.
 """
 
 import hashlib
@@ -17,21 +20,19 @@ from pathlib import Path
 
 import pytest
 
+import orchestra_mcp
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / ".mcp.json"
 LAUNCHER = REPO / "launch-orchestra-mcp.sh"
+SETTINGS = REPO / ".claude" / "settings.json"
+AGENT = REPO / ".claude" / "agents" / "specialists" / "orchestra-expert.md"
 CANARY_KEY = "orch_canary_mcpjson_7e4c2b9d1a0f"
-TOOLS = {
-    "list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
-    "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
-    "get_task_run_logs", "list_pipelines", "trigger_pipeline",
-}
-PASSED_VARIABLES = {
-    "ORCHESTRA_API_BASE_URL": "https://app.getorchestra.io/api/engine/public",
-    "ORCHESTRA_READ_ONLY": "0",
-    "ORCHESTRA_MCP_LOG_LEVEL": "WARNING",
-    "ORCHESTRA_MCP_LOG_FILE": "",
-}
+READ_TOOLS = [name for name, spec in orchestra_mcp.TOOLS.items() if spec["read_only"]]
+WRITE_TOOLS = [name for name, spec in orchestra_mcp.TOOLS.items() if not spec["read_only"]]
+# Every other variable reaches the server from Claude Code's own environment; the env block passes
+# only the one whose value is a decision of this project: trigger_pipeline is available here.
+PASSED_VARIABLES = {"ORCHESTRA_READ_ONLY": "0"}
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -69,11 +70,20 @@ def test_the_orchestra_server_is_a_stdio_server_with_the_documented_defaults():
     assert config["type"] == "stdio"
     assert set(config["env"]) == set(PASSED_VARIABLES)
     command, args, env = expanded({})
-    assert env == PASSED_VARIABLES, "defaults: production base URL, trigger_pipeline available, WARNING, no log file"
-    _, _, env = expanded({"ORCHESTRA_READ_ONLY": "1", "ORCHESTRA_MCP_LOG_FILE": "/tmp/o.log"})
-    assert env["ORCHESTRA_READ_ONLY"] == "1" and env["ORCHESTRA_MCP_LOG_FILE"] == "/tmp/o.log"
+    assert env == PASSED_VARIABLES, "default: trigger_pipeline available"
+    _, _, env = expanded({"ORCHESTRA_READ_ONLY": "1"})
+    assert env["ORCHESTRA_READ_ONLY"] == "1"
     # The bash snippet must not contain ${...}: Claude Code would expand it before bash sees it.
     assert "${" not in config["command"] + "".join(config["args"])
+
+
+def test_every_passed_variable_is_a_server_variable_with_a_real_value_when_unset():
+    """An entry that expands to "" (the old ORCHESTRA_MCP_LOG_FILE) makes the server warn on every start."""
+    _, _, env = expanded({})
+    for name, value in env.items():
+        assert name in orchestra_mcp.ENV_VARIABLES, "%s is not a variable the server reads" % name
+        assert value.strip(), "%s expands to an empty value when unset: leave it out of .mcp.json" % name
+        assert "${" not in value, "%s stays an unexpanded placeholder when unset" % name
 
 
 def test_the_file_holds_no_key():
@@ -141,9 +151,10 @@ def start_through_the_sdk(command, args, env, cwd, errlog, call=None):
     return outcome
 
 
-def client_environment(tmp_path, config_env):
-    """What the server process gets: the expanded env block plus what Claude Code's own environment holds."""
+def client_environment(tmp_path, config_env, claude_environment=None):
+    """What the server process gets: Claude Code's own environment with the expanded env block on top."""
     return {
+        **(claude_environment or {}),
         **config_env,
         "ORCHESTRA_API_KEY": CANARY_KEY,
         "ORCHESTRA_MCP_PYTHON": sys.executable,
@@ -159,17 +170,19 @@ def test_the_configured_command_reaches_the_server_from_a_subdirectory(tmp_path)
     shutil.copy2(CONFIG, project / ".mcp.json")
     shutil.copy2(LAUNCHER, project / LAUNCHER.name)
     (project / "orchestra_mcp.py").write_text(MINIMAL_SERVER)
-    command, args, env = expanded({"ORCHESTRA_MCP_LOG_LEVEL": "DEBUG"})
+    claude_environment = {"ORCHESTRA_MCP_LOG_LEVEL": "DEBUG"}
+    command, args, env = expanded(claude_environment)
     with open(tmp_path / "stderr.txt", "w+") as errlog:
-        outcome = start_through_the_sdk(command, args, client_environment(tmp_path, env),
+        outcome = start_through_the_sdk(command, args, client_environment(tmp_path, env, claude_environment),
                                         project / "models" / "staging", errlog)
         errlog.seek(0)
         stderr = errlog.read()
     seen = json.loads(outcome["tools"][0].description)
     assert seen["keySha256"] == hashlib.sha256(CANARY_KEY.encode()).hexdigest()
-    assert seen["ORCHESTRA_MCP_LOG_LEVEL"] == "DEBUG"
+    assert seen["ORCHESTRA_MCP_LOG_LEVEL"] == "DEBUG", "Claude Code's own environment reaches the server"
     assert seen["ORCHESTRA_READ_ONLY"] == "0"
-    assert seen["ORCHESTRA_API_BASE_URL"] == PASSED_VARIABLES["ORCHESTRA_API_BASE_URL"]
+    assert seen["ORCHESTRA_API_BASE_URL"] is None, "unset: the server uses its own default"
+    assert seen["ORCHESTRA_MCP_LOG_FILE"] is None, "unset, never empty: an empty value is warned about"
     assert seen["argv"] == []
     assert CANARY_KEY not in stderr
 
@@ -185,11 +198,11 @@ def _fake_orchestra(request):
                     reason="orchestra_mcp.py is not written yet: run this again once it exists")
 def test_the_real_server_lists_every_tool_when_started_from_the_tests_directory(request, tmp_path):
     fake = _fake_orchestra(request)
-    claude_environment = {"ORCHESTRA_API_BASE_URL": fake.base_url} if fake else {}
+    base_url = fake.base_url if fake else "http://127.0.0.1:9/api/engine/public"
+    claude_environment = {"ORCHESTRA_API_BASE_URL": base_url}
     command, args, env = expanded(claude_environment)
-    if fake is None:
-        env["ORCHESTRA_API_BASE_URL"] = "http://127.0.0.1:9/api/engine/public"  # never the network in tests
-    environment = client_environment(tmp_path, env)
+    environment = client_environment(tmp_path, env, claude_environment)
+    assert environment["ORCHESTRA_API_BASE_URL"].startswith("http://127.0.0.1:"), "never the network in tests"
     environment["ORCHESTRA_API_KEY"] = "test-key" if fake else CANARY_KEY   # the fake's DEFAULT_API_KEY
     call = ("list_pipelines", {}) if fake else None
     with open(tmp_path / "stderr.txt", "w+") as errlog:
@@ -197,8 +210,9 @@ def test_the_real_server_lists_every_tool_when_started_from_the_tests_directory(
         errlog.seek(0)
         stderr = errlog.read()
     names = {tool.name for tool in outcome["tools"]}
-    assert TOOLS <= names, "missing tools: %s" % sorted(TOOLS - names)
+    assert set(orchestra_mcp.TOOLS) <= names, "missing tools: %s" % sorted(set(orchestra_mcp.TOOLS) - names)
     assert environment["ORCHESTRA_API_KEY"] not in stderr
+    assert "ORCHESTRA_MCP_LOG_FILE" not in stderr, "the default configuration makes the server warn:\n" + stderr
     if call:
         result = outcome["call"]
         text = " ".join(getattr(part, "text", "") for part in result.content)
@@ -217,11 +231,46 @@ def front_matter(path):
     return dict(line.split(": ", 1) for line in head.splitlines() if ": " in line), text
 
 
-def test_the_orchestra_expert_agent_may_use_every_tool_and_only_read_locally():
-    meta, text = front_matter(REPO / ".claude" / "agents" / "specialists" / "orchestra-expert.md")
+def rule(name):
+    """Claude Code's name for a tool of the `orchestra` server."""
+    return "mcp__orchestra__" + name
+
+
+def test_the_registry_has_both_read_and_write_tools():
+    """The checks below derive their lists from these flags; they mean little if one side is empty."""
+    assert READ_TOOLS and WRITE_TOOLS
+    assert "trigger_pipeline" in WRITE_TOOLS and "list_failures" in READ_TOOLS
+
+
+def test_the_project_settings_allow_every_read_tool_and_ask_before_every_write():
+    permissions = json.loads(SETTINGS.read_text())["permissions"]
+    hint = "; a tool was added or changed: update .claude/settings.json"
+    assert permissions["allow"] == sorted(rule(name) for name in READ_TOOLS), "allow must list each read tool" + hint
+    assert permissions["ask"] == sorted(rule(name) for name in WRITE_TOOLS), "ask must list each write tool" + hint
+
+
+def test_no_permission_rule_covers_the_whole_orchestra_server():
+    """A server-wide rule (mcp__orchestra, mcp__orchestra__*) would also approve every future write tool."""
+    settings = json.loads(SETTINGS.read_text())
+    permissions = settings["permissions"]
+    assert set(permissions) <= {"allow", "ask", "deny"}, "no defaultMode or other switch that skips the prompts"
+    rules = [entry for kind in ("allow", "ask", "deny") for entry in permissions.get(kind, [])]
+    assert len(rules) == len(set(rules)), "a tool is listed twice"
+    for entry in rules:
+        assert "*" not in entry, "wildcard rule %r: name each tool" % entry
+        assert entry != "mcp__orchestra", "server-wide rule %r: name each tool" % entry
+        if entry.startswith("mcp__orchestra"):
+            assert re.fullmatch(r"mcp__orchestra__[a-z0-9_]+", entry), entry
+
+
+def test_the_orchestra_expert_agent_may_use_every_read_tool_and_no_write_tool():
+    meta, text = front_matter(AGENT)
     assert meta["name"] == "orchestra-expert" and meta["description"]
-    tools = {tool.strip() for tool in meta["tools"].split(",")}
-    assert tools == {"mcp__orchestra__" + name for name in TOOLS} | {"Read", "Grep", "Glob"}
+    tools = [tool.strip() for tool in meta["tools"].split(",")]
+    assert len(tools) == len(set(tools)), "a tool is listed twice"
+    assert set(tools) == {rule(name) for name in READ_TOOLS} | {"Read", "Grep", "Glob"}, \
+        "the agent gets every read tool, reads local files, and nothing else"
+    assert not {rule(name) for name in WRITE_TOOLS} & set(tools), "the agent must not be able to write"
     assert len(text.splitlines()) <= 150
     assert "untrusted" in text
 
@@ -230,3 +279,5 @@ def test_the_triage_command_hands_its_argument_to_the_orchestra_expert():
     meta, text = front_matter(REPO / ".claude" / "commands" / "orchestra-triage.md")
     assert meta["description"] and meta["argument-hint"]
     assert "orchestra-expert" in text and "$ARGUMENTS" in text and "list_failures" in text
+    # The command promises a read-only agent; the agent test above makes that promise true.
+    assert "The agent reads only" in text
