@@ -323,6 +323,10 @@ class NothingSent(OrchestraError):
     """The call's deadline passed before the request was sent."""
 
 
+class PolicyRefusal(OrchestraError):
+    """Refused by our own rules, nothing sent: a duplicate start, read-only mode."""
+
+
 class CallCancelled(Exception):
     """The client cancelled the call: no result is sent (deliberately not an OrchestraError)."""
 
@@ -1928,103 +1932,190 @@ def save_artifact(run_id, task_id, filename):
             "sha256": digest.hexdigest(), "hint": "search the saved file locally instead of reading it into context"}
 
 
-_recent_starts = {}   # request fingerprint -> (monotonic time, pipelineRunId or None while in flight)
-_starts_lock = threading.Lock()
-
-
 @tool("Start a pipeline", {
     "pipeline_id": _PIPELINE_ID,
     "cause": {"type": "string", "maxLength": 500,
-              "description": "Why: logged here at INFO with the run id and echoed; never sent."},
+              "description": "Why: logged with the run id and echoed; never sent to Orchestra."},
     "branch": {"type": "string", "maxLength": 255, "description": "Git branch to run (git-backed pipelines)."},
     "commit": {"type": "string", "maxLength": 64, "description": "Git commit to run."},
     "task_ids": {"type": "array", "items": {"type": "string"}, "description": "Run only these task keys."},
     "retry_from_failed": {"type": "boolean", "description": "Re-run from the failed tasks of the last run."},
     "continue_downstream": {"type": "boolean", "description": "With task_ids/retry_from_failed, also run downstream."},
     "run_inputs": {"type": "object", "description": "Values for the pipeline's declared inputs."},
-    "environment": {"type": "string", "maxLength": 255, "description": "Environment name."},
-    "allow_duplicate": {"type": "boolean", "description": "Start even if the same start succeeded here <10 min ago."},
+    "environment": {"type": "string", "maxLength": 255, "description": "Environment name or id."},
+    "allow_duplicate": {"type": "boolean", "description": "Start even though the same start, or a run of this "
+                        "pipeline still going, is under 10 min old."},
 }, required=["pipeline_id"], read_only=False,
-    returns=["started", "pipelineId", "pipelineRunId", "message", "cause", "hint"],
-    limits="never resent; an identical start is refused for 10 min")
+    returns=["started", "outcome", "pipelineId", "pipelineAlias", "pipelineRunId", "message", "cause", "hint"],
+    limits="never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old")
 def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids=None,
                      retry_from_failed=None, continue_downstream=None, run_inputs=None,
                      environment=None, allow_duplicate=False):
     """Start a pipeline run (the only write this server can make). Only with the user's go-ahead.
 
     Returns the new pipelineRunId; follow up with get_pipeline_run_status(wait_seconds=...). The
-    request is never resent automatically. The same start within 10 minutes is refused with
-    the earlier run's id unless allow_duplicate=true; so is a repeat after a timeout or server
-    error (the run may or may not exist: check list_pipeline_runs first).
+    request is never resent automatically. Refused, with the earlier run's id, when the same start
+    (alias or UUID, any key order, defaults given or not) was made in the last 10 minutes, or when
+    a run of this pipeline created in the last 10 minutes is still CREATED or RUNNING, unless
+    allow_duplicate=true; also after a timeout or server error (check list_pipeline_runs first).
     """
-    # Long on purpose: every rule about the only write sits in one place for the reviewer.
-    ref = check_pipeline_ref(pipeline_id)
     fields = {"branch": branch, "commit": commit, "taskIds": task_ids, "retryFromFailed": retry_from_failed,
               "continueDownstreamRun": continue_downstream, "runInputs": run_inputs, "environment": environment}
-    body = {key: value for key, value in fields.items() if value is not None}   # only what was given
-    fingerprint = dump([ref.lower(), body])
-    earlier = _claim_start(fingerprint, allow_duplicate)
-    if earlier:
-        run_id, ago = earlier
-        if run_id == "uncertain":
-            raise BadArgument(f"an identical start {ago} s ago may or may not have started a run (Orchestra gave "
-                              f"no clear answer); check list_pipeline_runs(pipeline_id='{ref}', time_from='15m') "
-                              "first, and pass allow_duplicate=true only if it did not start.")
-        raise BadArgument(f"this pipeline was started with the same arguments {ago} s ago as run "
-                          f"{run_id} (now {_status_or_unknown(run_id)}); not starting it twice. Watch it "
-                          "with get_pipeline_run_status, or pass allow_duplicate=true to start another.")
-    response, answer, refused = None, {}, False
+    body = {key: value for key, value in fields.items() if value not in (None, "")}   # only what was given
+    ref = check_pipeline_ref(pipeline_id)
+    pipeline_uuid = resolve_pipeline_for_write(ref)
+    key = start_key(pipeline_uuid, body)
+    outcome, answer = start_run(pipeline_uuid, body, key, allow_duplicate, cause)
+    run_id = start_run_id(answer)
+    alias = None if ref == pipeline_uuid else ref
+    if run_id:
+        hint = f"follow it with get_pipeline_run_status(pipeline_run_id='{run_id}', wait_seconds=30)"
+    else:
+        hint = ("Orchestra accepted the start but its answer had no pipelineRunId: find the run with "
+                f"list_pipeline_runs(pipeline_id='{pipeline_uuid}', time_from='10m')")
+    return {"started": True, "outcome": outcome, "pipelineId": pipeline_uuid, "pipelineAlias": alias,
+            "pipelineRunId": run_id, "message": clean_text(answer.get("message"), 300),
+            "cause": clean_text(cause, 500), "hint": hint}
+
+
+def resolve_pipeline_for_write(ref):
+    """The pipeline UUID a start goes to: an alias is looked up on every start (never cached for a
+    write), so that an alias and its UUID are one pipeline to the duplicate guard."""
+    if re.fullmatch(_UUID_RE, ref):
+        return ref
+    pipeline = api_get("/pipeline", {"alias": ref}, label="/pipeline", not_found=f"pipeline alias {ref!r}")
+    found = str(pipeline.get("id", "")).lower() if isinstance(pipeline, dict) else ""
+    alias = pipeline.get("alias") if isinstance(pipeline, dict) else None
+    if not re.fullmatch(_UUID_RE, found) or (alias is not None and str(alias).lower() != ref.lower()):
+        raise ApiError(f"Orchestra's answer for pipeline alias {ref!r} carries no matching pipeline id; "
+                       "nothing was started. Pass the pipeline UUID from list_pipelines.")
+    return found
+
+
+_START_DEFAULTS = {"retryFromFailed": False, "continueDownstreamRun": False, "taskIds": [], "runInputs": {}}
+
+
+def start_key(pipeline_uuid, body):
+    """The duplicate guard's key: (pipeline UUID, canonical body). Keys sorted at every depth,
+    task ids sorted, defaults treated as absent, the environment compared by its id."""
+    canonical = {k: v for k, v in body.items() if not (k in _START_DEFAULTS and v == _START_DEFAULTS[k]
+                                                      and type(v) is type(_START_DEFAULTS[k]))}
+    if "taskIds" in canonical:
+        canonical["taskIds"] = sorted(set(canonical["taskIds"]))
+    if "environment" in canonical:
+        canonical["environment"] = environment_key(canonical["environment"])
+    return json.dumps([pipeline_uuid, canonical], sort_keys=True, separators=(",", ":"))
+
+
+def environment_key(value):
+    """An environment's id for the guard's key (the start itself carries what the user gave)."""
+    if re.fullmatch(_UUID_RE, value.strip()):
+        return value.strip().lower()
     try:
-        response = send_request("POST", f"/pipelines/{_segment(ref)}/start", json_body=body or None,
-                                label="the pipeline start", not_found=f"pipeline {ref!r}")
+        return resolve_environment(value)
+    except BadArgument:   # unknown here: Orchestra will judge the name; compare it as written, any case
+        return "name:" + value.strip().casefold()
+
+
+_recent_starts = {}   # guard key -> (monotonic time, outcome, pipelineRunId or None); outcome None = in flight
+_starts_lock = threading.Lock()
+
+
+def start_run(pipeline_uuid, body, key, allow_duplicate, cause=None):
+    """Send one start, at most once: (outcome, answer). Refuses a duplicate before sending.
+
+    Two guards, both keyed on the pipeline UUID: this process's memory of the starts it made
+    (key = canonical body), and, because a reconnect or a second window starts with an empty
+    memory, Orchestra's own list of this pipeline's runs of the last 10 minutes (refused while
+    one is CREATED or RUNNING). allow_duplicate=true skips both.
+    """
+    _claim_start(key, allow_duplicate)
+    outcome, answer, run_id = "not sent", {}, None
+    try:
+        if not allow_duplicate:
+            _refuse_if_running(pipeline_uuid)
+        outcome = "uncertain"   # from here on the request may reach Orchestra
+        response = send_request("POST", f"/pipelines/{_segment(pipeline_uuid)}/start", json_body=body or None,
+                                label="the pipeline start", not_found=f"pipeline {pipeline_uuid}")
+        outcome = "started"   # a 2xx: the run exists, whatever its answer says
         try:
             answer = read_json(response, "the pipeline start")
-            answer = answer if isinstance(answer, dict) else {}   # a list or a string: no id to read
         except (ApiError, CallCancelled):
-            answer = {}   # accepted (2xx) but the answer is unreadable: the run exists, its id is unknown
-    except (RateLimited, Unreachable, ConfigError, NothingSent, CallCancelled):
-        refused = True   # a 429, no connection, or never sent: nothing was started
+            answer = {}   # accepted but unreadable: the run exists, its id is unknown
+        answer = answer if isinstance(answer, dict) else {}
+        run_id = start_run_id(answer)
+    except (RateLimited, Unreachable, ConfigError, NothingSent, BadArgument, PolicyRefusal):
+        outcome = "not sent" if outcome == "not sent" else "refused"   # nothing was started
+        raise
+    except CallCancelled:
+        outcome = "not sent" if outcome == "not sent" else "uncertain"
         raise
     except ApiError as exc:
-        refused = exc.status is not None and exc.status < 500   # a 3xx/4xx answer: nothing was started
+        if outcome == "uncertain" and exc.status is not None and exc.status < 500:
+            outcome = "refused"   # a 3xx/4xx answer: nothing was started
         raise
     finally:
-        run_id = _start_run_id(answer)
-        with _starts_lock:
-            if refused:   # a corrected or later start may be sent at once
-                _recent_starts.pop(fingerprint, None)
-            else:   # accepted, or it may have been (no answer, a 5xx): refuse an identical one for 10 minutes
-                outcome = run_id or ("unknown" if response is not None else "uncertain")
-                _recent_starts[fingerprint] = (time.monotonic(), outcome)
-    log.info("started pipeline %s: run %s; cause: %s", ref, run_id, clean_text(cause or "-", 200))
-    hint = (f"follow it with get_pipeline_run_status(pipeline_run_id='{run_id}', wait_seconds=30)" if run_id else
-            f"Orchestra accepted the start but its answer had no run id; find the run with "
-            f"list_pipeline_runs(pipeline_id='{ref}', time_from='10m')")
-    return {"started": True, "pipelineId": ref, "pipelineRunId": run_id,
-            "message": clean_text(answer.get("message"), 300), "cause": clean_text(cause, 500), "hint": hint}
+        _record_start(key, outcome, run_id)
+        log.warning("audit: trigger_pipeline pipeline=%s run=%s outcome=%s cause=%s", pipeline_uuid,
+                    run_id or "-", outcome, clean_text(cause or "-", 200).replace("\n", " "))
+    return outcome, answer
 
 
-def _start_run_id(answer):
-    """The new run's id from a start answer, if it is a UUID (anything else is not trusted)."""
-    run_id = str(answer.get("pipelineRunId") or answer.get("id") or "") if isinstance(answer, dict) else ""
+def start_run_id(answer):
+    """The new run's id: pipelineRunId only (the answer's `id` is something else), if a UUID."""
+    run_id = str(answer.get("pipelineRunId") or "") if isinstance(answer, dict) else ""
     return run_id.lower() if re.fullmatch(_UUID_RE, run_id) else None
 
 
-def _claim_start(fingerprint, allow_duplicate):
-    """Reserve this start; (run id, seconds ago) of an identical start from the last 10 minutes."""
+def _claim_start(key, allow_duplicate):
+    """Reserve this start in memory, or refuse: one identical start in flight, or made <10 min ago."""
     with _starts_lock:
         now = time.monotonic()
-        for key, (when, _) in list(_recent_starts.items()):
-            if now - when > DUPLICATE_START_WINDOW_S:
-                del _recent_starts[key]
-        earlier = _recent_starts.get(fingerprint)
+        for old, (when, outcome, _) in list(_recent_starts.items()):
+            if outcome is not None and now - when > DUPLICATE_START_WINDOW_S:
+                del _recent_starts[old]
+        earlier = _recent_starts.get(key)
         if earlier and earlier[1] is None:
-            raise BadArgument("an identical start of this pipeline is in progress right now; wait for "
-                              "its answer instead of sending another.")
+            raise PolicyRefusal("an identical start of this pipeline is in progress right now; wait for "
+                                "its answer instead of sending another.")
         if earlier and not allow_duplicate:
-            return earlier[1], int(now - earlier[0])
-        _recent_starts[fingerprint] = (now, None)
-        return None
+            _recent_starts[key] = earlier
+            when, outcome, run_id = earlier
+            ago = int(now - when)
+            if outcome == "uncertain":
+                raise PolicyRefusal(f"an identical start {ago} s ago may or may not have started a run (Orchestra "
+                                    "gave no clear answer); check list_pipeline_runs(pipeline_id=..., "
+                                    "time_from='15m') first, and pass allow_duplicate=true only if it did not start.")
+            raise PolicyRefusal(f"this pipeline was started with the same arguments {ago} s ago as run "
+                                f"{run_id or '(id unknown)'} (now {_status_or_unknown(run_id)}); not starting it "
+                                "twice. Watch it with get_pipeline_run_status, or pass allow_duplicate=true.")
+        _recent_starts[key] = (now, None, None)
+
+
+def _record_start(key, outcome, run_id):
+    """Keep a start that happened or may have happened for 10 minutes; forget one that did not."""
+    with _starts_lock:
+        if outcome in ("started", "uncertain"):
+            _recent_starts[key] = (time.monotonic(), outcome, run_id)
+        else:
+            _recent_starts.pop(key, None)   # refused or never sent: a corrected start may go at once
+
+
+def _refuse_if_running(pipeline_uuid):
+    """The guard that survives a restart: Orchestra's runs of this pipeline from the last 10 minutes."""
+    end = now_utc()
+    params = windowed_params(end - timedelta(seconds=DUPLICATE_START_WINDOW_S), end,
+                             pipeline_ids=pipeline_uuid, status="CREATED,RUNNING")
+    body = api_get("/pipeline_runs", {**params, "page": 1, "page_size": PAGE_SIZE}, label="/pipeline_runs")
+    rows = body.get("results") if isinstance(body, dict) else None
+    active = [r for r in rows or [] if isinstance(r, dict) and str(r.get("pipelineId", "")).lower() == pipeline_uuid
+              and r.get("runStatus") in ("CREATED", "RUNNING")]
+    if active:
+        newest = max(active, key=lambda r: str(r.get("createdAt")))
+        age = seconds_between(newest.get("createdAt"), api_time(end))
+        raise PolicyRefusal(f"run {newest.get('id')} of this pipeline is {newest.get('runStatus')} (created "
+                            f"{age if age is not None else '?'} s ago); not starting another. Watch it with "
+                            "get_pipeline_run_status, or pass allow_duplicate=true if the user wants a second run.")
 
 
 def _status_or_unknown(run_id):

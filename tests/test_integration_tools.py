@@ -5,6 +5,7 @@ Each scenario asserts on the fake's journal (what reached the API), not only on 
 import base64
 import hashlib
 import os
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -226,54 +227,87 @@ def test_save_downloads_the_large_manifest_privately_with_flat_memory(fake, env,
     assert growth_kb < len(expected) // 1024 // 2, f"peak RSS grew {growth_kb} kB for a {len(expected)} B file"
 
 
-def test_a_start_reaches_the_api_once_under_a_502_and_under_a_429(fake, env):
-    fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=502)
-    is_error, text = call_tool(env, "trigger_pipeline", pipeline_id=PIPELINE_ALIAS)
+@pytest.fixture
+def write_fake(fresh_fake):
+    """Each start test gets its own fake: a run started by one test is still going when the next begins,
+    and Orchestra's list of the pipeline's running runs is one of the duplicate guards."""
+    return fresh_fake(run_seconds=600)
+
+
+@pytest.fixture
+def write_env(write_fake, tmp_path):
+    return server_env(write_fake.base_url, tmp_path)
+
+
+def starts(fake):
+    return [e for e in fake.journal if e["method"] == "POST"]
+
+
+def test_a_start_reaches_the_api_once_under_a_502_and_under_a_429(write_fake, write_env):
+    write_fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=502)
+    is_error, text = call_tool(write_env, "trigger_pipeline", pipeline_id=PIPELINE_ALIAS)
     assert is_error and "may or may not have started" in text
-    assert len([e for e in fake.journal if e["method"] == "POST"]) == 1   # never resent
-    fake.clear_journal()
-    fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=429,
-                   headers={"Retry-After": "1"})
-    (is_error, text), (again_error, again) = call_tools(env, [
+    assert len(starts(write_fake)) == 1   # never resent
+    write_fake.clear_journal()
+    write_fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=429,
+                         headers={"Retry-After": "1"})
+    (is_error, text), (again_error, again) = call_tools(write_env, [
         ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "branch": "hotfix"}),
         ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "branch": "hotfix"})])
     assert is_error and "nothing was started" in text
     assert not again_error and again["pipelineRunId"]   # nothing started: the retry is sent as asked
-    assert len([e for e in fake.journal if e["method"] == "POST"]) == 2   # one per call, never resent
+    assert len(starts(write_fake)) == 2   # one per call, never resent
 
 
-def test_a_repeat_after_an_uncertain_start_is_refused_until_the_agent_checks(fake, env):
-    fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=502)
-    (first_error, first), (second_error, second) = call_tools(env, [
+def test_a_repeat_after_an_uncertain_start_is_refused_until_the_agent_checks(write_fake, write_env):
+    write_fake.add_fault(match={"method": "POST", "path": "/start"}, count=1, action="status", status=502)
+    (first_error, first), (second_error, second) = call_tools(write_env, [
         ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS}), ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS})])
     assert first_error and "may or may not have started" in first
     assert second_error and "list_pipeline_runs" in second and "allow_duplicate" in second
-    assert len([e for e in fake.journal if e["method"] == "POST"]) == 1
+    assert len(starts(write_fake)) == 1
 
 
-def test_a_repeated_start_is_refused_with_the_earlier_run_id(fake, env):
-    (first_error, first), (second_error, text), (third_error, third) = call_tools(env, [
+def test_a_repeated_start_is_refused_with_the_earlier_run_id(write_fake, write_env):
+    (first_error, first), (second_error, text), (third_error, third) = call_tools(write_env, [
         ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "branch": "main", "cause": "test rerun"}),
-        ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "branch": "main"}),
+        ("trigger_pipeline", {"pipeline_id": PIPELINE_ID, "branch": "main", "retry_from_failed": False}),
         ("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "branch": "main", "allow_duplicate": True}),
     ])
     assert not first_error and first["pipelineRunId"] and first["cause"] == "test rerun"
+    assert first["pipelineId"] == PIPELINE_ID and first["pipelineAlias"] == PIPELINE_ALIAS
     assert second_error and first["pipelineRunId"] in text and "allow_duplicate" in text
     assert not third_error and third["pipelineRunId"] != first["pipelineRunId"]
-    posts = [e for e in fake.journal if e["method"] == "POST"]
+    posts = starts(write_fake)
     assert len(posts) == 2 and posts[0]["body"] == {"branch": "main"}   # cause is never sent
+    assert all(entry["path"].endswith(f"/pipelines/{PIPELINE_ID}/start") for entry in posts)
 
 
-def test_a_missing_run_input_is_passed_on_verbatim(fake, env):
-    is_error, text = call_tool(env, "trigger_pipeline", pipeline_id=INPUT_PIPELINE_ALIAS)
+def test_a_fresh_process_refuses_to_start_a_pipeline_whose_run_is_still_going(write_fake, write_env):
+    # A /mcp reconnect or a second Claude Code window starts with an empty memory.
+    is_error, first = call_tool(write_env, "trigger_pipeline", pipeline_id=PIPELINE_ALIAS)
+    assert not is_error, first
+    is_error, text = call_tool(write_env, "trigger_pipeline", pipeline_id=PIPELINE_ID)   # another process
+    assert is_error and first["pipelineRunId"] in text and "allow_duplicate" in text, text
+    assert re.search(r"is (CREATED|RUNNING) \(created \d+ s ago\)", text), text
+    assert len(starts(write_fake)) == 1
+    is_error, second = call_tool(write_env, "trigger_pipeline", pipeline_id=PIPELINE_ID, allow_duplicate=True)
+    assert not is_error and second["pipelineRunId"] != first["pipelineRunId"]
+    assert len(starts(write_fake)) == 2
+
+
+def test_a_missing_run_input_is_passed_on_verbatim(write_fake, write_env):
+    is_error, text = call_tool(write_env, "trigger_pipeline", pipeline_id=INPUT_PIPELINE_ALIAS)
     assert is_error and "Missing required pipeline input: command" in text
 
 
-def test_trigger_then_watch_takes_two_calls(fake, env):
+def test_trigger_then_watch_takes_two_calls(fresh_fake, tmp_path):
+    quick = fresh_fake(run_seconds=2)
+    env = server_env(quick.base_url, tmp_path)
     is_error, started = call_tool(env, "trigger_pipeline", pipeline_id=PIPELINE_ID)
     assert not is_error, started
     is_error, status = call_tool(env, "get_pipeline_run_status", pipeline_run_id=started["pipelineRunId"],
-                                 wait_seconds=15)
+                                 wait_seconds=30)
     assert not is_error and status["runStatus"] == "SUCCEEDED", status
 
 

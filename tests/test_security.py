@@ -82,8 +82,10 @@ def leaks(texts):
 
 @pytest.fixture(scope="module")
 def canary_fake():
-    """This module's own fake API, keyed with the canary (starts made here stay out of the shared fake)."""
-    fake = FakeOrchestra(api_key=CANARY).start()
+    """This module's own fake API, keyed with the canary (starts made here stay out of the shared fake).
+    Its runs succeed at once, so a run one test started never trips the next test's check for a
+    run of the pipeline still going (the duplicate guard that survives a restart; tested elsewhere)."""
+    fake = FakeOrchestra(api_key=CANARY, run_seconds=0).start()
     yield fake
     fake.stop()
 

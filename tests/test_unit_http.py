@@ -29,7 +29,9 @@ CANARY = "CANARY-KEY-1234567890"
 RUN = "8e808ad7-3d5a-4f08-b6e2-9a4c1d7f5e80"
 TASK = "d94e2b7a-1c58-4f3d-9a60-7b8c2e1f4d39"
 STATUS_URL = f"{BASE}/pipeline_runs/{RUN}/status"
-START_PATH = "/pipelines/nightly_elt/start"
+PIPELINE = "c1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+START_PATH = f"/pipelines/{PIPELINE}/start"
+NO_ACTIVE_RUNS = {"status": 200, "body": {"page": 1, "pageSize": 100, "total": 0, "results": []}}
 
 
 def setup(base=BASE, deadline_s=10, **env):
@@ -338,47 +340,50 @@ def test_a_read_timeout_retry_does_not_run_past_the_calls_deadline(loopback):
 
 # ---- the start request (POST) ----------------------------------------------------------------------
 
-def start():
-    return m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt"})
+def start(**extra):
+    """A start by UUID: before its POST, one GET /pipeline_runs checks for a run still going."""
+    return m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE, **extra})
 
 
 def test_a_start_answered_502_is_sent_once_and_may_or_may_not_have_started(loopback):
     setup(loopback.base)
-    loopback.script = [{"status": 502, "body": {"detail": "bad gateway"}}] + [{"status": 200, "body": {"pipelineRunId": RUN}}]
+    loopback.script = [NO_ACTIVE_RUNS, {"status": 502, "body": {"detail": "bad gateway"}},
+                       {"status": 200, "body": {"pipelineRunId": RUN}}]
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["POST"]
-    assert loopback.requests[0]["path"] == "/api/engine/public" + START_PATH
+    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
+    assert loopback.requests[1]["path"] == "/api/engine/public" + START_PATH
 
 
 def test_a_start_answered_429_is_sent_once_and_says_nothing_was_started(loopback):
     setup(loopback.base)
-    loopback.script = [{"status": 429, "headers": {"Retry-After": "1"}}] + [{"status": 200, "body": {"pipelineRunId": RUN}}]
+    loopback.script = [NO_ACTIVE_RUNS, {"status": 429, "headers": {"Retry-After": "1"}},
+                       {"status": 200, "body": {"pipelineRunId": RUN}}]
     result = start()
     assert result["isError"]
     assert "nothing was started" in text_of(result)
     assert "retry after 1 s" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["POST"]
+    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
 
 
 def test_a_start_whose_connection_breaks_after_sending_is_not_resent(loopback):
     setup(loopback.base)
-    loopback.script = ["close", {"status": 200, "body": {"pipelineRunId": RUN}}]
+    loopback.script = [NO_ACTIVE_RUNS, "close", {"status": 200, "body": {"pipelineRunId": RUN}}]
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert len(loopback.requests) == 1
-    assert json.loads(loopback.requests[0]["body"] or b"null") is None   # nothing but the pipeline in the path
+    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
+    assert json.loads(loopback.requests[1]["body"] or b"null") is None   # nothing but the pipeline in the path
 
 
 def test_a_start_that_times_out_is_not_resent(loopback):
     setup(loopback.base, ORCHESTRA_TIMEOUT="0.3")
-    loopback.script = [{"status": 200, "delay": 0.8, "body": {"pipelineRunId": RUN}}] * 2
+    loopback.script = [NO_ACTIVE_RUNS] + [{"status": 200, "delay": 0.8, "body": {"pipelineRunId": RUN}}] * 2
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert len(loopback.requests) == 1
+    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
 
 
 def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_reached(no_proxy, monkeypatch):
@@ -393,7 +398,7 @@ def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_
         return real(address, *args, **kwargs)
 
     monkeypatch.setattr(connection, "create_connection", counting)
-    result = start()
+    result = start(allow_duplicate=True)   # skips the check for a run still going: the POST goes first
     assert result["isError"]
     assert "could not reach Orchestra" in text_of(result)
     assert "may or may not" not in text_of(result)
@@ -402,6 +407,7 @@ def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_
 
 
 def test_a_refused_start_can_be_tried_again_at_once_but_an_uncertain_one_cannot(rsps):
+    rsps.add(responses.GET, BASE + "/pipeline_runs", json=NO_ACTIVE_RUNS["body"])
     rsps.add(responses.POST, BASE + START_PATH, status=429)
     rsps.add(responses.POST, BASE + START_PATH, status=502)
     assert "nothing was started" in text_of(start())   # refused: a retry is sent
@@ -600,6 +606,7 @@ def test_the_key_never_appears_in_errors_logs_or_reprs(rsps, module_logger, capl
         rsps.reset()
     rsps.add(responses.GET, STATUS_URL, status=400, body=f"raw {CANARY} raw")
     texts.append(text_of(status_call()))
+    rsps.add(responses.GET, BASE + "/pipeline_runs", json=NO_ACTIVE_RUNS["body"])
     rsps.add(responses.POST, BASE + START_PATH, status=500, json=echo)
     texts.append(text_of(start()))
     rsps.add(responses.GET, STATUS_URL, status=200, json={"id": RUN, "runStatus": "FAILED", "message": "fine"})

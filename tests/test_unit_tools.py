@@ -23,6 +23,7 @@ RUN = "8e808ad7-3d5a-4f08-b6e2-9a4c1d7f5e80"
 OTHER_RUN = "8e808ad7-0000-4000-8000-000000000001"
 TASK = "d94e2b7a-1c58-4f3d-9a60-7b8c2e1f4d39"
 PIPELINE = "c1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+ENV_ID = "5f3a9c2e-7d41-4b8a-a2c6-1e9d0b7f4c33"
 WEEK_MINUS_1S = timedelta(seconds=7 * 86400 - 1)
 
 
@@ -578,64 +579,79 @@ def test_a_filename_with_control_characters_is_refused_with_no_request(rsps, fil
 
 # ---- trigger_pipeline ----------------------------------------------------------------------------------
 
-START = BASE + "/pipelines/nightly_elt/start"
+START = f"{BASE}/pipelines/{PIPELINE}/start"
 
 
 def body_of(call):
     return json.loads(call.request.body) if call.request.body else None
 
 
-def test_a_start_sends_only_the_given_fields_in_camel_case(rsps):
+def posts(rsps):
+    return [c for c in rsps.calls if c.request.method == "POST"]
+
+
+@pytest.fixture
+def start_reads(rsps):
+    """What every start reads first: the alias (GET /pipeline) and the pipeline's recent runs (none going)."""
+    rsps.add(responses.GET, f"{BASE}/pipeline", json={"id": PIPELINE, "alias": "nightly_elt", "name": "Nightly ELT"})
+    active = []
+    rsps.add_callback(responses.GET, f"{BASE}/pipeline_runs", callback=lambda request: (200, {}, json.dumps(
+        {"page": 1, "pageSize": 100, "total": len(active), "results": active})))
+    rsps.add(responses.GET, f"{BASE}/environments", json=[
+        {"accountId": PIPELINE, "environmentId": ENV_ID, "name": "Production", "defaultEnv": True}])
+    return active
+
+
+def test_a_start_sends_only_the_given_fields_in_camel_case(rsps, start_reads):
     rsps.add(responses.POST, START, json={"pipelineRunId": RUN, "message": "Pipeline run created"})
     result = ok(m.call_tool("trigger_pipeline", {
         "pipeline_id": "nightly_elt", "cause": "user asked", "branch": "main", "commit": "4f9a1c2",
         "task_ids": ["transform_core"], "retry_from_failed": True, "continue_downstream": False,
         "run_inputs": {"date": "2026-11-23"}, "environment": "Production"}))
-    assert len(rsps.calls) == 1
-    assert rsps.calls[0].request.method == "POST"
-    assert body_of(rsps.calls[0]) == {"branch": "main", "commit": "4f9a1c2", "taskIds": ["transform_core"],
+    assert len(posts(rsps)) == 1
+    assert body_of(posts(rsps)[0]) == {"branch": "main", "commit": "4f9a1c2", "taskIds": ["transform_core"],
                                       "retryFromFailed": True, "continueDownstreamRun": False,
                                       "runInputs": {"date": "2026-11-23"}, "environment": "Production"}
-    assert rsps.calls[0].request.headers["Content-Type"] == "application/json"
+    assert posts(rsps)[0].request.headers["Content-Type"] == "application/json"
     assert result["pipelineRunId"] == RUN and result["cause"] == "user asked"
 
 
-def test_a_start_with_no_options_sends_no_body(rsps):
+def test_a_start_with_no_options_sends_no_body(rsps, start_reads):
     rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "cause": "nightly rerun"}))
-    assert body_of(rsps.calls[0]) is None
-    assert "nightly rerun" not in str(rsps.calls[0].request.url)
+    assert body_of(posts(rsps)[0]) is None
+    assert all("nightly rerun" not in str(c.request.url) for c in rsps.calls)
 
 
-def test_an_empty_run_inputs_object_is_still_sent(rsps):
+def test_an_empty_run_inputs_object_is_still_sent(rsps, start_reads):
     rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "run_inputs": {}}))
-    assert body_of(rsps.calls[0]) == {"runInputs": {}}
+    assert body_of(posts(rsps)[0]) == {"runInputs": {}}
 
 
-def test_the_same_start_twice_is_refused_with_the_earlier_run_id(rsps):
+def test_the_same_start_twice_is_refused_with_the_earlier_run_id(rsps, start_reads):
     rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
     serve_status(rsps, run(status="RUNNING"))
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "branch": "main"}))
     text = error(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "branch": "main"}))
     assert RUN in text and "allow_duplicate" in text and "RUNNING" in text
-    assert len([c for c in rsps.calls if c.request.method == "POST"]) == 1
+    assert len(posts(rsps)) == 1
 
 
-def test_a_different_start_of_the_same_pipeline_is_not_a_duplicate(rsps):
+def test_a_different_start_of_the_same_pipeline_is_not_a_duplicate(rsps, start_reads):
     rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "branch": "main"}))
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "branch": "dev"}))
-    assert [body_of(c) for c in rsps.calls] == [{"branch": "main"}, {"branch": "dev"}]
+    assert [body_of(c) for c in posts(rsps)] == [{"branch": "main"}, {"branch": "dev"}]
 
 
-def test_allow_duplicate_starts_again(rsps):
+def test_allow_duplicate_starts_again(rsps, start_reads):
     rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
     rsps.add(responses.POST, START, json={"pipelineRunId": OTHER_RUN})
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt"}))
     again = ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "allow_duplicate": True}))
     assert again["pipelineRunId"] == OTHER_RUN
-    assert len(rsps.calls) == 2
+    assert len(posts(rsps)) == 2
 
 
 def test_read_only_mode_refuses_the_start_with_no_request(rsps):
@@ -645,10 +661,103 @@ def test_read_only_mode_refuses_the_start_with_no_request(rsps):
     assert len(rsps.calls) == 0
 
 
-def test_a_pipeline_uuid_is_started_by_its_lower_case_uuid(rsps):
+def test_a_pipeline_uuid_is_started_by_its_lower_case_uuid(rsps, start_reads):
     rsps.add(responses.POST, f"{BASE}/pipelines/{PIPELINE}/start", json={"pipelineRunId": RUN})
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE.upper()}))
-    assert path_of(rsps.calls[0]) == f"/pipelines/{PIPELINE}/start"
+    assert path_of(posts(rsps)[0]) == f"/pipelines/{PIPELINE}/start"
+    assert not [c for c in rsps.calls if path_of(c) == "/pipeline"]   # a UUID needs no lookup
+
+
+# One intent makes one start, whatever the spelling: each pair below is the same start twice.
+SAME_START_PAIRS = {
+    "alias, then UUID": ({"pipeline_id": "nightly_elt"}, {"pipeline_id": PIPELINE}),
+    "UUID, then alias in another case": ({"pipeline_id": PIPELINE.upper()}, {"pipeline_id": "NIGHTLY_ELT"}),
+    "run_inputs keys in another order": ({"pipeline_id": PIPELINE, "run_inputs": {"a": 1, "b": {"y": 2, "x": [1]}}},
+                                         {"pipeline_id": PIPELINE, "run_inputs": {"b": {"x": [1], "y": 2}, "a": 1}}),
+    "task_ids in another order": ({"pipeline_id": PIPELINE, "task_ids": ["b", "a"]},
+                                  {"pipeline_id": PIPELINE, "task_ids": ["a", "b", "a"]}),
+    "retry_from_failed=false vs absent": ({"pipeline_id": PIPELINE, "retry_from_failed": False}, {"pipeline_id": PIPELINE}),
+    "continue_downstream=false vs absent": ({"pipeline_id": PIPELINE}, {"pipeline_id": PIPELINE, "continue_downstream": False}),
+    "task_ids=[] vs absent": ({"pipeline_id": PIPELINE, "task_ids": []}, {"pipeline_id": PIPELINE}),
+    "run_inputs={} vs absent": ({"pipeline_id": PIPELINE}, {"pipeline_id": PIPELINE, "run_inputs": {}}),
+    "environment name vs id": ({"pipeline_id": PIPELINE, "environment": "production"},
+                               {"pipeline_id": PIPELINE, "environment": ENV_ID.upper()}),
+    "strings for booleans": ({"pipeline_id": PIPELINE, "retry_from_failed": "true"},
+                             {"pipeline_id": PIPELINE, "retry_from_failed": True}),
+}
+
+
+@pytest.mark.parametrize("pair", list(SAME_START_PAIRS))
+def test_the_same_intent_spelt_two_ways_starts_one_run(rsps, start_reads, pair):
+    first, second = SAME_START_PAIRS[pair]
+    rsps.add(responses.POST, START, json={"id": OTHER_RUN, "pipelineRunId": RUN})
+    serve_status(rsps, run(status="RUNNING"))
+    started = ok(m.call_tool("trigger_pipeline", first))
+    assert started["pipelineId"] == PIPELINE and started["pipelineRunId"] == RUN
+    text = error(m.call_tool("trigger_pipeline", second))
+    assert RUN in text and "allow_duplicate" in text, text
+    assert len(posts(rsps)) == 1
+    assert all(path_of(c) == f"/pipelines/{PIPELINE}/start" for c in posts(rsps))
+
+
+def test_the_body_still_carries_the_environment_as_the_user_gave_it(rsps, start_reads):
+    rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
+    ok(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE, "environment": "production"}))
+    assert body_of(posts(rsps)[0]) == {"environment": "production"}
+
+
+def test_an_alias_is_resolved_on_every_start_and_the_result_echoes_both(rsps, start_reads):
+    rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
+    first = ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt"}))
+    ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "branch": "dev"}))
+    assert first["pipelineId"] == PIPELINE and first["pipelineAlias"] == "nightly_elt"
+    lookups = [c for c in rsps.calls if path_of(c) == "/pipeline"]
+    assert len(lookups) == 2 and all(query(c) == {"alias": "nightly_elt"} for c in lookups)   # never cached for writes
+
+
+def test_an_alias_that_cannot_be_resolved_starts_nothing(rsps):
+    rsps.add(responses.GET, f"{BASE}/pipeline", status=404, json={"detail": "Pipeline not found"})
+    text = error(m.call_tool("trigger_pipeline", {"pipeline_id": "no_such_alias"}))
+    assert "no_such_alias" in text and "not found" in text
+    assert posts(rsps) == []
+    rsps.replace(responses.GET, f"{BASE}/pipeline", json={"id": "not-a-uuid"})
+    assert "nothing was started" in error(m.call_tool("trigger_pipeline", {"pipeline_id": "odd_alias"}))
+    assert posts(rsps) == []
+
+
+def test_a_run_of_the_pipeline_still_going_refuses_the_start_with_its_id_status_and_age(rsps, start_reads):
+    # A fresh process (a /mcp reconnect, a second window) remembers nothing: Orchestra's runs are the guard.
+    start_reads.append(run(OTHER_RUN, hours=0.05, status="RUNNING"))
+    text = error(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "branch": "other"}))
+    assert OTHER_RUN in text and "RUNNING" in text and "s ago" in text and "allow_duplicate" in text, text
+    assert posts(rsps) == []
+    check = next(c for c in rsps.calls if path_of(c) == "/pipeline_runs")
+    q = query(check)
+    assert q["pipeline_ids"] == PIPELINE and q["status"] == "CREATED,RUNNING"
+    window = m.parse_timestamp(q["time_to"]) - m.parse_timestamp(q["time_from"])
+    assert window.total_seconds() == m.DUPLICATE_START_WINDOW_S
+
+
+def test_allow_duplicate_skips_both_guards(rsps, start_reads):
+    start_reads.append(run(OTHER_RUN, hours=0.05, status="RUNNING"))
+    rsps.add(responses.POST, START, json={"pipelineRunId": RUN})
+    ok(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE, "allow_duplicate": True}))
+    ok(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE, "allow_duplicate": True}))
+    assert len(posts(rsps)) == 2
+    assert not [c for c in rsps.calls if path_of(c) == "/pipeline_runs"]
+
+
+def test_a_failed_check_for_running_runs_starts_nothing(rsps):
+    rsps.add(responses.GET, f"{BASE}/pipeline_runs", status=403, json={"detail": "Forbidden"})
+    assert "403" in error(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE}))
+    assert posts(rsps) == []
+
+
+def test_the_new_run_id_is_pipeline_run_id_never_the_answers_id(rsps, start_reads):
+    rsps.add(responses.POST, START, json={"id": OTHER_RUN, "message": "Pipeline run created successfully"})
+    result = ok(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE}))
+    assert result["started"] is True and result.get("pipelineRunId") is None
+    assert "list_pipeline_runs" in result["hint"]
 
 
 # ---- path-like ids: refused before any request -----------------------------------------------------------
