@@ -1063,13 +1063,26 @@ def resolve_pipeline_id(value):
 
 _run_prefixes = {}   # hex prefix -> full run UUID, for the life of the process
 PREFIX_SEARCH_DAYS = 28
+PREFIX_SEARCH_REQUESTS = 25
+
+
+def prefix_windows(now):
+    """Disjoint windows, newest first: the last 24 h, 24 h to 7 days, then windows of just under
+    7 days (the API's limit) back to 28 days."""
+    edges, oldest = [now, now - timedelta(hours=24), now - timedelta(days=7)], now - timedelta(days=PREFIX_SEARCH_DAYS)
+    while edges[-1] > oldest:
+        edges.append(max(oldest, edges[-1] - timedelta(seconds=MAX_WINDOW_S)))
+    return [(older, newer) for newer, older in zip(edges, edges[1:])]   # noqa: B905 - lengths differ by one
 
 
 def resolve_run_id(value, name="pipeline_run_id"):
     """A full run UUID from a UUID or a unique 8+ character prefix of one.
 
-    A prefix is matched against runs of the last 7 days, then older 7-day windows back to 28 days,
-    stopping once the window holding a match has been read completely.
+    A prefix is searched for in disjoint windows, newest first (prefix_windows). A match is
+    only called unique once its whole window was read (the API promises no order, so a part
+    of a window proves nothing); the search stops at the first window with a match, or after
+    PREFIX_SEARCH_REQUESTS requests, when a window too big for what is left is narrowed to
+    its newest part that fits. At ~650 runs a day that reaches back about 3.5 days.
     """
     text = value.strip().lower() if isinstance(value, str) else ""
     if re.fullmatch(_UUID_RE, text):
@@ -1079,30 +1092,51 @@ def resolve_run_id(value, name="pipeline_run_id"):
                           "character hex prefix of one (like 8e808ad7); copy it from list_pipeline_runs.")
     if text in _run_prefixes:
         return _run_prefixes[text]
-    end = now_utc()
-    matches = {}
-    for start, stop in split_window(end - timedelta(days=PREFIX_SEARCH_DAYS), end):
-        complete = False
-        for page in iter_pages("/pipeline_runs", windowed_params(start, stop), label="/pipeline_runs"):
-            for run in page["rows"]:
-                if str(run.get("id", "")).lower().startswith(text):
-                    matches[str(run["id"]).lower()] = run
-            complete = page["last"]
-        if not complete:
-            raise ApiError(f"could not finish searching recent runs for prefix {text!r} before the "
-                           "deadline; pass the full pipeline run UUID.")
-        if matches:
-            break
-    if not matches:
-        raise NotFound(f"no pipeline run in the last {PREFIX_SEARCH_DAYS} days has an id starting with "
-                       f"{text!r}; pass the full UUID (older runs need it).")
+    search = {"requests": 0, "reached": now_utc(), "matches": {}}
+    for start, end in prefix_windows(search["reached"]):
+        if not _search_window(text, start, end, search) or search["matches"] or search.get("narrowed"):
+            break   # a narrowed window leaves its older part unread: searching older ones would leave a gap
+    reach = f"runs created since {api_time(search['reached'])[:16]}Z ({search['requests']} requests)"
+    matches = search["matches"]
     if len(matches) > 1:
         listed = "; ".join(f"{r.get('id')} ({clean_text(str(r.get('pipelineName')), 60)}, "
                            f"{r.get('createdAt')}, {r.get('runStatus')})" for r in list(matches.values())[:10])
         raise BadArgument(f"`{name}` prefix {text!r} matches {len(matches)} runs: {listed}. "
                           "Pass more characters or the full UUID.")
+    if not matches:
+        raise NotFound(f"no run whose id starts with {text!r} among the {reach}; older runs need the full "
+                       "UUID (list_pipeline_runs with time_from/time_to finds it).")
     _run_prefixes[text] = next(iter(matches))
     return _run_prefixes[text]
+
+
+def _search_window(prefix, start, end, search):
+    """Read start..end whole for ids starting with `prefix`, narrowing it to its newest part when
+    the requests left cannot read it all; False when nothing more can be searched."""
+    while end > start:
+        left = PREFIX_SEARCH_REQUESTS - search["requests"]
+        if left < 1:
+            return False
+        found, complete = {}, False
+        for page in iter_pages("/pipeline_runs", windowed_params(start, end), label="/pipeline_runs"):
+            search["requests"] += 1
+            total = page["total"] or 0
+            if page["page"] == 1 and -(-total // PAGE_SIZE) > left:   # too big: keep the newest part that fits
+                start = end - (end - start) * max(0.0, (left - 1) * PAGE_SIZE * 0.9 / total)
+                search["narrowed"] = True
+                break
+            found.update({str(r.get("id", "")).lower(): r for r in page["rows"]
+                          if str(r.get("id", "")).lower().startswith(prefix)})
+            complete = page["last"]
+            if not complete and search["requests"] >= PREFIX_SEARCH_REQUESTS:
+                return False
+        else:
+            if not complete:
+                return False   # the deadline stopped the paging
+            search["matches"].update(found)
+            search["reached"] = start
+            return True
+    return False
 
 
 def parallel(calls):
@@ -2655,8 +2689,8 @@ def resolve_environment(value):
     "pipeline_run_id": _RUN_ID, "task_run_id": _TASK_RUN_ID,
     "filename": {"type": "string", "maxLength": 1024, "description": "Log file; omit to list the files."},
     "tail_bytes": {"type": "integer", "minimum": 1, "description": "Bytes from the end, default 8192, max 30000."},
-    "grep": {"type": "string", "maxLength": 200, "description": "Case-insensitive plain substring (not a regex): "
-             "matching lines of the whole log instead of the tail."},
+    "grep": {"type": "string", "maxLength": 200, "description": "Matching lines of the whole log: case-insensitive "
+             "plain substrings, | between alternatives (error|fail), \\| for a pipe. Not a regex."},
 }, required=["pipeline_run_id", "task_run_id"], returns=[
         "logs", "filename", "fileStatus", "size", "tailBytes", "logTail", "grep", "matches[line, text, before, after]",
         "matchCount", "linesScanned", "truncated", "stoppedBy", "note", "hint",
@@ -2671,16 +2705,17 @@ def get_task_run_logs(pipeline_run_id, task_run_id, filename=None, tail_bytes=LO
     """
     run_id = resolve_run_id(pipeline_run_id)
     task_id = check_uuid(task_run_id, "task_run_id")
+    needles = grep_alternatives(grep) if grep is not None else None
     if not filename:
         files = list_log_files(run_id, task_id)
+        if needles and files:   # grep without a file: the newest attempt's main log
+            return grep_log(run_id, task_id, main_log(files), grep, needles)
         return {"pipelineRunId": run_id, "taskRunId": task_id, "logs": files[:200],
                 "hint": "pass filename (the newest attempt is usually the one to read)" if files
                 else "this task run has no log files"}
     filename = _check_filename(filename)
-    if grep is not None:
-        if not grep.strip():
-            raise BadArgument("`grep` must not be empty.")
-        return grep_log(run_id, task_id, filename, grep)
+    if needles:
+        return grep_log(run_id, task_id, filename, grep, needles)
     tail = min(tail_bytes, 30000)
     lines, info = read_log_tail(run_id, task_id, filename, tail)
     payload = {**info, "note": info.get("note") or (f"tail_bytes clamped to {tail}" if tail_bytes > tail else None)}
@@ -2704,11 +2739,24 @@ GREP_MAX_MATCHES = 50
 GREP_LINE_BYTES = 4096
 
 
-def grep_log(run_id, task_id, filename, needle):
+def grep_alternatives(grep):
+    """`error|fail` -> ["error", "fail"], case-folded; `\\|` is a literal pipe. Plain substrings, never
+    regular expressions: a pattern from an agent must not be able to cost exponential time on a
+    64 MB log, and plain text means the same thing to every reader."""
+    parts = [part.replace("\x00", "|") for part in grep.replace("\x00", "").replace("\\|", "\x00").split("|")]
+    if any(not part.strip() for part in parts):
+        raise BadArgument("`grep` has an empty alternative: write words between the | (error|fail), "
+                          "and \\| for a literal pipe.")
+    return [part.casefold() for part in parts]
+
+
+_REGEX_LOOKING = r"\.\*|\\[dswb]|\^|\$|\[|\.\+"
+
+
+def grep_log(run_id, task_id, filename, needle, wanted):
     """Stream the whole log line by line (never held whole) and keep matches with context."""
     # Long on purpose: a small streaming state machine (lines, context before and after).
     import collections
-    wanted = needle.casefold()
     state = {"before": collections.deque(maxlen=2), "matches": [], "pending": [], "number": 0, "scanned": 0,
              "buffer": b"", "stopped": None}
 
@@ -2718,7 +2766,7 @@ def grep_log(run_id, task_id, filename, needle):
         for match in state["pending"]:
             match["after"].append(text)
         state["pending"] = [m for m in state["pending"] if len(m["after"]) < 2]
-        if len(state["matches"]) < GREP_MAX_MATCHES and wanted in text.casefold():
+        if len(state["matches"]) < GREP_MAX_MATCHES and any(w in text.casefold() for w in wanted):
             match = {"line": state["number"], "text": text, "before": list(state["before"]), "after": []}
             state["matches"].append(match)
             state["pending"].append(match)
@@ -2749,6 +2797,9 @@ def grep_log(run_id, task_id, filename, needle):
                "bytesScanned": state["scanned"], "matchCount": len(state["matches"])}
     if state["stopped"]:
         payload.update(truncated=True, stoppedBy=state["stopped"])
+    if not state["matches"] and re.search(_REGEX_LOOKING, needle):
+        payload["note"] = ("grep is a plain, case-insensitive text search (| between alternatives), not a "
+                           "regular expression: search for the words themselves, e.g. grep='error|fail'")
     return fit_rows(payload, "matches", [compact(m) for m in state["matches"]], "use a more specific grep")
 
 
@@ -3362,6 +3413,17 @@ def selftest():
     # Long on purpose: a table of checks, each one line; the loop at the end runs them.
     import subprocess
     import tempfile
+    missing = []
+    for name in ("requests", "urllib3"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:   # every check would fail the same way: say it once, with the fix
+        sys.stderr.write(f"selftest: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
+                         f"for {sys.executable}; install with: {sys.executable} -m pip install requests "
+                         "'urllib3>=2,<3'\n")
+        return 2
     server, base_url = start_sample_server()
     sample = server.sample
     with tempfile.TemporaryDirectory() as home:
@@ -3443,7 +3505,9 @@ def selftest():
             print(f"{'ok  ' if ok else 'FAIL'} {name}{why}")
         child.stdin.close()
         child.wait(timeout=5)
+        child.stdout.close()
         server.shutdown()
+        server.server_close()
     print(f"selftest: {passed}/{len(checks)} passed")
     return 0 if passed == len(checks) else 1
 
@@ -3456,50 +3520,86 @@ def _diagnosis_ok(result):
 
 
 def check_live():
-    """--check: a read-only probe of the configured key and base URL; one line per step."""
-    # Long on purpose: the probe's steps in the order they are printed.
-    import socket
+    """--check: a read-only probe of the configured key and base URL; one line per step.
+
+    Exit codes: 0 every step passed, 1 a step failed, 2 the configuration itself is invalid.
+    """
+    # A probe prints in the order it runs: configuration, key, address, connection, answer, clock.
     from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
     try:
         config = read_config()
     except ConfigError as exc:
-        print(f"FAIL configuration -> {exc}")
+        print(f"FAIL {exc}")
         return 2
     configure(config)
     use_context(new_call_context(deadline_s=config["timeout_s"] + 15))
-    steps = []
+    failed = []
 
-    def step(ok, what, fix=""):
-        steps.append(ok)
-        print(f"{'ok  ' if ok else 'FAIL'} {what}{'' if ok else ' -> ' + fix}")
+    def step(ok, text):
+        failed.extend([] if ok else [text])
+        print(f"{'ok  ' if ok else 'FAIL'} {_redact(text)}")
         return ok
 
-    if not step(bool(config["api_key"]), "ORCHESTRA_API_KEY is set",
-                "set ORCHESTRA_API_KEY (or run through launch-orchestra-mcp.sh, which reads 1Password)"):
-        return 1
-    host = urlsplit(config["base_url"]).hostname
-    try:
-        socket.getaddrinfo(host, 443)
-        step(True, f"DNS resolves {host}")
-    except OSError:
-        step(False, f"DNS resolves {host}", "check the network, VPN or ORCHESTRA_API_BASE_URL")
+    url = urlsplit(config["base_url"])
+    step(True, f"base URL {config['base_url']}")
+    step(True, "read-only: writes are off (ORCHESTRA_READ_ONLY)" if config["read_only"] else
+         "read-only: no, trigger_pipeline is on (ORCHESTRA_READ_ONLY=1 turns it off)")
+    if not config["api_key"]:
+        causes = [n for n in config["notes"] if n.startswith("ORCHESTRA_API_KEY")]
+        return 1 if not step(False, causes[0] if causes else _KEY_UNSET) else 0
+    step(True, "ORCHESTRA_API_KEY is set")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    proxy = None if proxy_bypass(url.hostname) else getproxies().get(url.scheme)
+    if not _check_reachable(step, url.hostname, port, proxy):
         return 1
     end = now_utc()
     try:
-        response = send_request("GET", "/pipeline_runs", windowed_params(end - timedelta(hours=1), end, page=1, page_size=1))
-        step(True, "connected (TLS, proxy) and the key is accepted")
-        skew = seconds_until(response.headers.get("Date"))
-        body = read_json(response, "/pipeline_runs")
-        if skew is not None:
-            step(abs(skew) < 300, f"clock skew {skew:+.0f} s", "fix the system clock (NTP): windows are computed locally")
-        step(isinstance(body, dict), f"runs in the last hour: {body.get('total') if isinstance(body, dict) else '?'}",
-             "the answer was not a run listing; check ORCHESTRA_API_BASE_URL")
+        response = send_request("GET", "/pipeline_runs", windowed_params(end - timedelta(hours=1), end, page=1,
+                                                                         page_size=1))
+    except NotFound:
+        return 1 if not step(False, f"Orchestra answered 404 for {config['base_url']}/pipeline_runs: the base URL "
+                             f"looks wrong; it should end in /api/engine/public (default {DEFAULT_BASE_URL}).") else 0
     except OrchestraError as exc:
-        fix = {401: "create a new key at https://app.getorchestra.io/settings/workspace",
-               403: "the API needs an Enterprise workspace, or the key lacks access"}.get(getattr(exc, "status", None),
-                                                                                    "see the message")
-        step(False, _redact(str(exc)), fix)
-    return 0 if all(steps) else 1
+        return 1 if not step(False, str(exc)) else 0
+    step(True, ("connected over TLS" if url.scheme == "https" else "connected over plain http (loopback)")
+         + (" through the proxy" if proxy else "") + "; the key is accepted")
+    skew = seconds_until(response.headers.get("Date"))
+    body = read_json(response, "/pipeline_runs")
+    step(isinstance(body, dict), f"runs in the last hour: {body.get('total')}" if isinstance(body, dict) else
+         "the answer was not a run listing: check ORCHESTRA_API_BASE_URL")
+    if skew is not None:
+        whole = int(round(skew))
+        shown = f"{whole:+d} s" if whole else "0 s"
+        step(abs(whole) < 300, f"clock skew {shown}" + ("" if abs(whole) < 300 else
+             ": fix the system clock (NTP), time windows are computed locally"))
+    return 1 if failed else 0
+
+
+_KEY_UNSET = ("ORCHESTRA_API_KEY is not set: export it, or start through launch-orchestra-mcp.sh, which "
+              "reads it from 1Password (its own messages say where it looked).")
+
+
+def _check_reachable(step, host, port, proxy):
+    """DNS, then a TCP connect with a 5 s limit, each failure in its own words (--check)."""
+    import socket
+    if proxy:
+        return step(True, f"{host} is reached through a proxy ({proxy.split('@')[-1]}); no direct check")
+    try:
+        socket.getaddrinfo(host, port)
+    except OSError:
+        return step(False, f"DNS cannot resolve {host}: check the network, a VPN, or ORCHESTRA_API_BASE_URL.")
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except ConnectionRefusedError:
+        return step(False, f"connection refused by {host}:{port}: nothing listens there; check the host and port "
+                    "in ORCHESTRA_API_BASE_URL.")
+    except (TimeoutError, socket.timeout):
+        return step(False, f"{host}:{port} did not answer within 5 s: a firewall, VPN or a required proxy "
+                    "(HTTPS_PROXY) may be in the way.")
+    except OSError as exc:
+        return step(False, f"could not connect to {host}:{port} ({exc.strerror or type(exc).__name__}).")
+    return step(True, f"{host}:{port} accepts connections")
 
 
 def tools_table():
@@ -3535,30 +3635,58 @@ def env_markdown():
     return "\n".join(f"| `{name}` | {text} |" for name, text in ENV_VARIABLES.items()) + "\n"
 
 
-USAGE = f"""usage: orchestra_mcp.py [--selftest | --demo | --check | --print-tools-markdown | --version | --help]
+MODES = (
+    ("(no option)", "serve MCP on stdin/stdout (what Claude Code runs)"),
+    ("--demo", "serve MCP over a built-in sample workspace (no key, no network)"),
+    ("--call TOOL [JSON]", "run one read-only tool once and print its JSON result (--demo --call: on sample data)"),
+    ("--selftest", "offline self-test against the sample workspace (no key, no network)"),
+    ("--check", "probe the configured key and base URL, read-only (exit 0 ok, 1 a step failed, 2 bad config)"),
+    ("--print-tools-markdown", "print the tools reference that README and docs embed"),
+    ("--version", "print the version and the sha256 prefix of this file"),
+    ("--help", "print this help"),
+)
+USAGE = (f"usage: orchestra_mcp.py [{' | '.join(m.split()[0] for m, _ in MODES[1:])}]\n\n"
+         f"orchestra-mcp {__version__}: an MCP stdio server for the Orchestra data platform.\n\n"
+         + "\n".join(f"  {mode:24} {text}" for mode, text in MODES)
+         + "\n\nConfiguration comes from the environment:\n"
+         + "\n".join(f"  {name:32} {text}" for name, text in ENV_VARIABLES.items()))
 
-MCP stdio server for Orchestra (orchestra-mcp {__version__}). Without options it speaks MCP on
-stdin/stdout. Configuration comes from the environment:
-""" + "\n".join(f"  {name:32} {text}" for name, text in ENV_VARIABLES.items())
+
+def version_text():
+    """The version and the first 12 hex digits of this file's sha256, to match a copy to a release."""
+    import hashlib
+    with open(os.path.abspath(__file__), "rb") as source:
+        digest = hashlib.sha256(source.read()).hexdigest()[:12]
+    return f"{SERVER_NAME} {__version__} (sha256 {digest})"
 
 
 def main(argv=None):
+    """The command line; a reader that goes away (`--help | head -1`) ends it quietly."""
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)   # the interpreter's last flush must not fail again
+        os.dup2(null, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv):
     option = argv[0] if argv else None
-    if option in ("-h", "--help"):
-        print(USAGE)
+    demo = option == "--demo"
+    if demo:
+        argv, option = argv[1:], (argv[1] if len(argv) > 1 else None)
+    offline = {"-h": lambda: print(USAGE), "--help": lambda: print(USAGE), "--version": lambda: print(version_text()),
+               "--print-tools-markdown": lambda: sys.stdout.write(tools_markdown())}
+    if option in offline and not demo:
+        offline[option]()
+        sys.stdout.flush()
         return 0
-    if option == "--version":
-        print(f"{SERVER_NAME} {__version__}")
-        return 0
-    if option == "--print-tools-markdown":
-        sys.stdout.write(tools_markdown())
-        return 0
-    if option == "--selftest":
+    if option == "--selftest" and not demo:
         return selftest()
-    if option == "--check":
+    if option == "--check" and not demo:
         return check_live()
-    if option not in (None, "--demo"):
+    if option not in (None, "--call"):
         sys.stderr.write(f"orchestra-mcp: unknown option {option!r}\n{USAGE}\n")
         return 2
     block_exit_signals()   # before any thread starts (the --demo server's too): see exit_on_signals
@@ -3567,16 +3695,62 @@ def main(argv=None):
     except ConfigError as exc:
         sys.stderr.write(f"orchestra-mcp: {exc}\n")
         return 2
-    if option == "--demo":
+    on_exit = None
+    if demo:   # sample data, and save=true downloads in a temporary directory removed on every exit path
+        import shutil
+        import tempfile
         _, base_url = start_sample_server()
-        config.update(api_key=SAMPLE_KEY, base_url=base_url, demo=True)
+        downloads = tempfile.mkdtemp(prefix="orchestra-mcp-demo-")
+        config.update(api_key=SAMPLE_KEY, base_url=base_url, demo=True, download_dir=downloads)
+
+        def on_exit():
+            shutil.rmtree(downloads, ignore_errors=True)
     configure(config)
     setup_logging(config)
     for note in config["notes"]:
         log.warning("%s", note)
+    if option == "--call":
+        try:
+            return call_once(argv[1:])
+        finally:
+            if on_exit:
+                on_exit()
     if not config["api_key"]:
         log.warning("ORCHESTRA_API_KEY is not set: tools are listed, and each call will say how to set it.")
-    serve()
+    serve(on_exit)
+    return 0
+
+
+def call_once(argv):
+    """--call TOOL [JSON]: one read-only tool through tools/call's own validation, bounding and
+    redaction. The JSON result goes to stdout (exit 0), an error sentence to stderr (exit 1);
+    a write tool, an unknown tool or bad JSON exits 2 with nothing sent."""
+    if not argv or len(argv) > 2:
+        sys.stderr.write("orchestra-mcp: usage: --call TOOL ['{\"argument\": value}']\n")
+        return 2
+    name = argv[0]
+    if name not in TOOLS:
+        sys.stderr.write(f"orchestra-mcp: no tool {name!r}; the tools are: {', '.join(TOOLS)}.\n")
+        return 2
+    if not TOOLS[name]["read_only"]:
+        sys.stderr.write(f"orchestra-mcp: {name} changes Orchestra, so --call refuses it: use the MCP tool, where "
+                         "the duplicate guard and Claude Code's permission prompt apply.\n")
+        return 2
+    try:
+        arguments = json.loads(argv[1]) if len(argv) > 1 else {}
+    except (ValueError, RecursionError):
+        arguments = None
+    if not isinstance(arguments, dict):
+        sys.stderr.write("orchestra-mcp: the arguments must be one JSON object, e.g. '{\"hours\": 24}'.\n")
+        return 2
+    use_context(new_call_context())
+    result = call_tool(name, arguments)
+    text = result["content"][0]["text"]
+    if result["isError"]:
+        sys.stderr.write(f"orchestra-mcp: {text}\n")
+        return 1
+    sys.stdout.write(json.dumps(json.loads(text), indent=2) + "\n")
+    sys.stdout.flush()
     return 0
 
 

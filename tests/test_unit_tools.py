@@ -306,16 +306,17 @@ def test_a_unique_prefix_is_resolved_from_recent_runs_and_cached(rsps):
                                                 f"/pipeline_runs/{RUN}/status"]
     q = query(rsps.calls[0])
     assert (q["time_to"], q["page_size"]) == (NOW.isoformat(), "100")
-    assert NOW - m.parse_timestamp(q["time_from"]) == WEEK_MINUS_1S
+    assert NOW - m.parse_timestamp(q["time_from"]) == timedelta(hours=24)   # the newest window first
 
 
-def test_a_prefix_is_searched_back_window_by_window(rsps):
+def test_a_prefix_is_searched_back_in_disjoint_windows_newest_first(rsps):
     serve_listing(rsps, "/pipeline_runs", [run(hours=10 * 24)])
     serve_status(rsps)
     ok(m.call_tool("get_pipeline_run_status", {"pipeline_run_id": "8e808ad7-3d5a"}))
     listings = calls_to(rsps, "/pipeline_runs")
-    assert len(listings) == 2   # stops after the window holding the match
-    check_windows(listings, NOW - 2 * WEEK_MINUS_1S, NOW)
+    assert len(listings) == 3   # 24 h, 24 h to 7 days, then the window holding the match: it stops there
+    check_windows(listings, NOW - timedelta(days=7) - WEEK_MINUS_1S, NOW)
+    assert m.parse_timestamp(query(listings[1])["time_from"]) == NOW - timedelta(days=7)
 
 
 def test_an_ambiguous_prefix_lists_the_candidates(rsps):
@@ -326,12 +327,45 @@ def test_an_ambiguous_prefix_lists_the_candidates(rsps):
     assert not calls_to(rsps, f"/pipeline_runs/{RUN}/status")
 
 
-def test_a_prefix_matching_nothing_in_28_days_is_not_found(rsps):
+def test_a_match_is_called_unique_only_after_its_whole_window_was_read(rsps):
+    # The first page holds one match, the last page another: a search stopping at the first would pick one.
+    filler = [run(f"{n:08x}-0000-4000-8000-000000000000", hours=1 + n / 100) for n in range(1, 150)]
+    serve_listing(rsps, "/pipeline_runs", [run(hours=0.5), *filler, run(OTHER_RUN, hours=23)])
+    text = error(m.call_tool("get_pipeline_run_status", {"pipeline_run_id": "8e808ad7"}))
+    assert "matches 2 runs" in text
+    assert len(calls_to(rsps, "/pipeline_runs")) == 2
+
+
+def test_a_prefix_matching_nothing_in_28_days_is_not_found_and_says_how_far_back_it_looked(rsps):
     serve_listing(rsps, "/pipeline_runs", [])
     text = error(m.call_tool("get_pipeline_run_status", {"pipeline_run_id": "deadbeef"}))
-    assert "no pipeline run in the last 28 days" in text and "deadbeef" in text
+    assert "deadbeef" in text and "full UUID" in text
+    assert f"since {(NOW - timedelta(days=28)).isoformat()[:16]}Z" in text and "requests" in text, text
     check_windows(rsps.calls, NOW - timedelta(days=28), NOW)
     assert all(path_of(c) == "/pipeline_runs" for c in rsps.calls)
+
+
+def test_a_busy_workspace_stops_the_search_at_25_requests_and_says_how_far_it_reached(rsps):
+    # 650 runs a day: the last 24 h take 7 pages; 24 h to 7 days would take 39, so only its newest part is read.
+    busy = [run(f"{n:08x}-0000-4000-8000-000000000000", hours=n * 24 / 650) for n in range(1, 650 * 8)]
+    serve_listing(rsps, "/pipeline_runs", busy)
+    text = error(m.call_tool("get_pipeline_run_status", {"pipeline_run_id": "deadbeef"}))
+    listings = calls_to(rsps, "/pipeline_runs")
+    assert len(listings) <= m.PREFIX_SEARCH_REQUESTS
+    reached = m.parse_timestamp(re.search(r"since (\S+)Z", text).group(1) + ":00+00:00")
+    assert timedelta(days=3) < NOW - reached < timedelta(days=4), text   # "about 3.5 days" at this rate
+    windows = {(query(c)["time_from"], query(c)["time_to"]) for c in listings}
+    for time_from, time_to in windows:   # every window read was read whole, or abandoned after its first page
+        pages = [int(query(c)["page"]) for c in listings if (query(c)["time_from"], query(c)["time_to"]) == (time_from, time_to)]
+        assert pages == list(range(1, len(pages) + 1))
+
+
+def test_an_old_prefix_beyond_the_reach_of_a_busy_workspace_says_to_pass_the_full_uuid(rsps):
+    busy = [run(f"{n:08x}-0000-4000-8000-000000000000", hours=n * 24 / 650) for n in range(1, 650 * 8)]
+    serve_listing(rsps, "/pipeline_runs", busy + [run(hours=6 * 24)])
+    text = error(m.call_tool("get_pipeline_run_status", {"pipeline_run_id": "8e808ad7"}))
+    assert "full UUID" in text and "8e808ad7" in text
+    assert len(calls_to(rsps, "/pipeline_runs")) <= m.PREFIX_SEARCH_REQUESTS
 
 
 @pytest.mark.parametrize("value", ["8e808ad", "8e80-8ad7", "8e808ad7x", "zzzzzzzz", "8e808ad73", RUN + "0", "-8e808ad7"])
@@ -887,3 +921,62 @@ def test_a_null_optional_argument_counts_as_absent(rsps):
     serve_listing(rsps, "/pipeline_runs", [])
     ok(m.call_tool("list_pipeline_runs", {"time_from": None, "status_filter": None, "pipeline_id": None}))
     assert "status" not in query(rsps.calls[0]) and "pipeline_ids" not in query(rsps.calls[0])
+
+
+# ---- get_task_run_logs: grep --------------------------------------------------------------------------
+
+GREP_LOG = "\n".join(["02:00 start", "02:01 Warehouse load FAILED", "02:02 fine", "02:03 KeyError: 'id'",
+                      "02:04 columns a | b", "02:05 done"]) + "\n"
+
+
+def serve_log(rsps, text=GREP_LOG):
+    rsps.add(responses.GET, f"{BASE}{TASK_PATH}/logs", json={
+        "filenames": ["1/debug_task", "1/run"], "files": {"1/debug_task": {"attemptNumber": 1}, "1/run": {"attemptNumber": 1}}})
+    rsps.add(responses.GET, f"{BASE}{TASK_PATH}/logs/download", body=text.encode())
+
+
+def grep(rsps, pattern, **extra):
+    serve_log(rsps)
+    return m.call_tool("get_task_run_logs", {"pipeline_run_id": RUN, "task_run_id": TASK, "filename": "1/run",
+                                             "grep": pattern, **extra})
+
+
+def test_grep_takes_pipe_separated_alternatives_case_insensitively(rsps):
+    result = ok(grep(rsps, "fail|keyerror"))
+    assert [match["line"] for match in result["matches"]] == [2, 4]
+
+
+def test_an_escaped_pipe_is_a_literal_pipe(rsps):
+    result = ok(grep(rsps, "a \\| b"))
+    assert [match["line"] for match in result["matches"]] == [5]
+
+
+@pytest.mark.parametrize("pattern", ["error||fail", "|fail", "fail|", " | "])
+def test_an_empty_alternative_is_refused_with_no_request(rsps, pattern):
+    text = error(m.call_tool("get_task_run_logs", {"pipeline_run_id": RUN, "task_run_id": TASK, "filename": "1/run",
+                                                   "grep": pattern}))
+    assert "`grep`" in text and "empty alternative" in text
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize("pattern", ["fail.*load", "\\d+ rows", "^02", "done$", "[Ee]rror"])
+def test_a_grep_that_looks_like_a_regex_and_finds_nothing_says_grep_is_literal(rsps, pattern):
+    result = ok(grep(rsps, pattern))
+    assert result["matchCount"] == 0 and "not a regular expression" in result["note"]
+
+
+def test_a_literal_grep_that_finds_nothing_adds_no_regex_note(rsps):
+    result = ok(grep(rsps, "nothing like this"))
+    assert result["matchCount"] == 0 and "note" not in result
+
+
+def test_grep_without_a_filename_searches_the_newest_main_log(rsps):
+    serve_log(rsps)
+    result = ok(m.call_tool("get_task_run_logs", {"pipeline_run_id": RUN, "task_run_id": TASK, "grep": "failed"}))
+    assert result["filename"] == "1/run" and result["matchCount"] == 1
+    assert query(calls_to(rsps, f"{TASK_PATH}/logs/download")[0])["filename"] == "1/run"
+
+
+def test_the_grep_schema_says_it_is_literal_and_takes_alternatives():
+    text = m.TOOLS["get_task_run_logs"]["schema"]["grep"]["description"]
+    assert "Not a regex" in text and "error|fail" in text and "case-insensitive" in text

@@ -1,0 +1,124 @@
+"""Every example tool call in the README, the docs, the agent playbook and the slash command runs.
+
+Each call written as `tool(argument=value, ...)` is run through `--demo --call` on the sample
+workspace: it fails on an error result, and a `grep` example must find something, since the text
+promises matches. Placeholders (`...`, a bare argument name) take the sample workspace's values; a call abbreviated
+with `...` gets the usual values for the required arguments it leaves out. A
+write tool must be refused by --call (that is documented behaviour, not an error).
+"""
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import orchestra_mcp
+import pytest
+from mcp_helpers import REPO, SERVER
+
+# The fewest calls each file must yield, so that the test cannot pass by finding none.
+FILES = {"README.md": 2, "docs/orchestra-mcp.md": 12, ".claude/agents/specialists/orchestra-expert.md": 8,
+         ".claude/commands/orchestra-triage.md": 1}
+CALL_RE = re.compile(r"\b(" + "|".join(orchestra_mcp.TOOLS) + r")\(([^()]*)\)")
+SAMPLE = {"pipeline_run_id": "8e808ad7", "task_run_id": orchestra_mcp.SAMPLE_DBT_TASK, "pipeline_id": "nightly_elt",
+          "name": "nightly", "cause": "docs example", "wait_seconds": 0, "environment": "Production",
+          "hours": 24, "time_from": "24h", "status_filter": "FAILED"}
+FILENAMES = {"get_task_run_logs": "1/dbt build", "download_task_artifact": "run_results.json"}
+
+
+def placeholder(tool, name):
+    return FILENAMES[tool] if name == "filename" else SAMPLE.get(name)
+
+
+def parse_call(tool, text, started_ids):
+    """(arguments, note) from an example's argument text; None where it is not a call at all."""
+    schema = list(orchestra_mcp.TOOLS[tool]["schema"])
+    arguments, position = {}, 0
+    for part in [p.strip() for p in re.split(r",(?=(?:[^'\"]*['\"][^'\"]*['\"])*[^'\"]*$)", text) if p.strip()]:
+        if part in ("...", "…"):
+            continue
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if not value:   # a bare name: the argument in that position, or one the tool takes by that name
+            key = name if name in schema else schema[position]
+            arguments[key] = placeholder(tool, key)
+            position += 1
+            continue
+        value = value.strip()
+        if value in ("...", "…"):
+            arguments[name] = placeholder(tool, name)
+            continue
+        literal = {"true": True, "false": False}.get(value)
+        arguments[name] = literal if literal is not None else ast.literal_eval(value)
+        if isinstance(arguments[name], str) and arguments[name] in started_ids:
+            arguments[name] = SAMPLE["pipeline_run_id"]   # a run the doc's own start example created
+    if "..." in text or "…" in text:   # an abbreviated call: the required arguments it leaves out are the usual ones
+        for name in orchestra_mcp.TOOLS[tool]["required"]:
+            arguments.setdefault(name, placeholder(tool, name))
+    return {k: v for k, v in arguments.items() if v is not None}
+
+
+CLI_RE = re.compile(r"--call (\w+)(?: '([^']*)')?")   # the shell form: --call TOOL '{"argument": value}'
+
+
+def examples():
+    found = []
+    for path in FILES:
+        text = (REPO / path).read_text(encoding="utf-8")
+        started_ids = set(re.findall(r'"pipelineRunId":\s*"([0-9a-f-]{36})"', text))
+        calls = [(path, m.group(0), m.group(1), parse_call(m.group(1), m.group(2), started_ids))
+                 for m in CALL_RE.finditer(text)]
+        calls += [(path, m.group(0), m.group(1), json.loads(m.group(2) or "{}"))
+                  for m in CLI_RE.finditer(text) if m.group(1) in orchestra_mcp.TOOLS]
+        found += calls
+    return found
+
+
+EXAMPLES = examples()
+
+
+def run_call(tool, arguments):
+    done = subprocess.run([sys.executable, str(SERVER), "--demo", "--call", tool, json.dumps(arguments)],
+                          capture_output=True, text=True, timeout=120, cwd=str(REPO),
+                          env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")})
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("path", list(FILES))
+def test_each_file_yields_at_least_its_minimum_of_example_calls(path):
+    found = [written for where, written, _, _ in EXAMPLES if where == path]
+    assert len(found) >= FILES[path], f"{path}: only {len(found)} example calls found: {found}"
+
+
+def test_every_documented_example_call_runs_on_the_sample_workspace():
+    unique = {(tool, json.dumps(arguments, sort_keys=True)): (path, written)
+              for path, written, tool, arguments in EXAMPLES}
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = dict(zip(unique, pool.map(lambda key: run_call(key[0], json.loads(key[1])), unique), strict=True))
+    failures = []
+    for (tool, arguments), (code, out, err) in outcomes.items():
+        path, written = unique[(tool, arguments)]
+        if not orchestra_mcp.TOOLS[tool]["read_only"]:
+            if code != 2 or "use the MCP tool" not in err:
+                failures.append(f"{path}: {written}: a write must be refused by --call ({code}, {err.strip()})")
+            continue
+        if code != 0:
+            failures.append(f"{path}: {written}: {err.strip()}")
+        elif "grep" in json.loads(arguments) and not json.loads(out).get("matchCount"):
+            failures.append(f"{path}: {written}: the text promises matches, the sample log has none")
+    assert failures == [], "\n".join(failures)
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("get_task_run_logs(pipeline_run_id, task_run_id, grep=\"error|fail\")",
+     {"pipeline_run_id": "8e808ad7", "task_run_id": orchestra_mcp.SAMPLE_DBT_TASK, "grep": "error|fail"}),
+    ("list_task_runs(...)", {}),
+    ("download_task_artifact(..., save=true)", {"pipeline_run_id": "8e808ad7", "task_run_id": orchestra_mcp.SAMPLE_DBT_TASK,
+                                                "filename": "run_results.json", "save": True}),
+    ("get_pipeline_run_status(new_run_id, wait_seconds=...)", {"pipeline_run_id": "8e808ad7", "wait_seconds": 0}),
+])
+def test_the_example_parser_fills_placeholders_from_the_sample(written, expected):
+    match = CALL_RE.search(written)
+    assert parse_call(match.group(1), match.group(2), set()) == expected
