@@ -52,9 +52,18 @@ Rules it enforces, in the real API's order (route 404/405, then auth, then 422, 
 Journal entries (oldest first): ``method``, ``path`` (decoded, no query), ``query`` (parse_qs
 lists, blanks kept), ``body`` (parsed JSON, else text, else None), ``auth`` (ok / missing / wrong /
 non_enterprise), ``range``, ``headers`` (only user-agent, accept, content-type,
-x-orchestra-account-id), ``status`` (None after a reset), ``fault`` (the action applied, or None),
-``time`` (fake clock, ISO) and ``monotonic``. The Authorization header is never stored, and any
-configured key found in a query or body is replaced by ``***``.
+x-orchestra-account-id), ``header_names`` (every header's lower-cased name, no values),
+``status`` (None after a reset), ``fault`` (the action applied, or None), ``time`` (fake clock,
+ISO) and ``monotonic``. The Authorization header is never stored, and any configured key found in
+a query or body is replaced by ``***``.
+
+Response hook: ``FakeOrchestra(response_check=check)`` (or ``set_response_check(check)``) calls
+``check(method, path, status, body)`` -> list of violation strings in the request thread for every
+answer that is JSON or empty (``body`` parsed, or None), never for downloads or injected faults.
+``response_checks`` holds only counts and strings: ``checked``, ``by_endpoint`` (``"GET
+/pipeline_runs -> 200": n``), ``violations``, and ``deliberate`` (what the check found in answers
+a mode breaks the spec with on purpose; such an answer that passes the check is a violation);
+``clear_response_checks()`` empties it. ``tests/api_contract.py`` provides the check.
 
 Control API (no auth, not journaled): ``POST /__faults`` with the ``add_fault`` arguments as JSON,
 ``GET /__faults``, ``DELETE /__faults``, ``GET /__journal``, ``DELETE /__journal``.
@@ -1517,8 +1526,8 @@ class Workspace:
                                  "WARNING", 2_214.6)
         run.anomalies = {"b5d0e2a7-9c41-4f36-8e1d-6a3c0b9f2d57": {
             "type": "pipeline_duration_above_baseline",
-            "data": {"percentageAboveBaseline": 85, "observedSeconds": 2214, "medianSeconds": 1197,
-                     "thresholdSeconds": 1800, "comparedRuns": 14}}}
+            "data": {"type": "pipeline_duration_above_baseline", "percentage_above_baseline": 85,
+                     "threshold_seconds": 1800, "compared_runs": 14, "observed_seconds": 2214}}}
         tasks = self._template_tasks(run)
         tasks[-1] = self._task_run(
             run, "refresh_attribution_dashboard", WARNING_TASK_RUN_ID, "WARNING",
@@ -1888,7 +1897,7 @@ def task_run_row(task_run: TaskRun) -> dict:
         "connectionId": task.connection, "computeResourceId": None,
         "platformLink": task_run.platform_link, "numberOfAttempts": task_run.attempts,
         "attemptNumber": task_run.attempt, "matrixParent": False, "matrixParentId": None,
-        "dependsOn": list(task.depends_on), "anomalies": None,
+        "dependsOn": list(task.depends_on),
         "createdAt": iso(task_run.created), "updatedAt": iso(task_run.updated),
         "startedAt": iso(task_run.started), "completedAt": iso(task_run.completed),
     }
@@ -1963,6 +1972,7 @@ class Request:
     body: bytes
     auth: str                      # ok / missing / wrong / non_enterprise
     params: dict = field(default_factory=dict)
+    route: str | None = None       # the matched path template, e.g. "/pipeline_runs/{pipeline_run_id}/status"
 
 
 @dataclass
@@ -1972,11 +1982,15 @@ class Response:
     body: bytes = b""
     stream: object = None          # an iterable of byte chunks, sent after the headers
     length: int | None = None      # Content-Length when streaming
+    payload: object = None         # what a JSON body encodes (for the response hook)
+    is_json: bool = False
+    off_spec: str | None = None    # why this answer breaks the published spec on purpose
 
 
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    return Response(status, {"Content-Type": "application/json", **(headers or {})}, body)
+    return Response(status, {"Content-Type": "application/json", **(headers or {})}, body,
+                    payload=payload, is_json=True)
 
 
 def error_response(error: HTTPError) -> Response:
@@ -2224,8 +2238,8 @@ class Api:
             ("GET", "/pipelines/data", self.get_pipeline_data),
             ("POST", "/pipelines/{pipeline_id_or_alias}/start", self.start_pipeline),
         )
-        self.routes = [(method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)), handler)
-                       for method, path, handler in routes]
+        self.routes = [(method, path, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)),
+                        handler) for method, path, handler in routes]
 
     def classify_auth(self, headers: dict) -> str:
         value = headers.get("authorization")
@@ -2257,11 +2271,12 @@ class Api:
             raise HTTPError(404, "Not Found")
         path = request.path[len(API_PREFIX):]
         allowed = []
-        for method, pattern, handler in self.routes:
+        for method, template, pattern, handler in self.routes:
             match = pattern.fullmatch(path)
             if match:
                 if method == request.method:
                     request.params = match.groupdict()
+                    request.route = template
                     return handler
                 allowed.append(method)
         if allowed:
@@ -2715,6 +2730,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         if fault is None or fault.action == "slow":
             response = self.server.fake.api.handle(request)
+            self.server.fake._check_response(request, response)
         else:
             response = _fault_response(fault, request, self.path)
         record_status(response.status)
@@ -2786,6 +2802,13 @@ def _fault_response(fault: Fault, request: Request, raw_target: str) -> Response
     return Response(fault.status, headers, body)
 
 
+_MAX_CHECK_MESSAGES = 2000
+
+
+def _empty_checks() -> dict:
+    return {"checked": 0, "by_endpoint": {}, "violations": [], "deliberate": []}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -2800,7 +2823,7 @@ class FakeOrchestra:
 
     def __init__(self, api_key: str = DEFAULT_API_KEY, non_enterprise_keys=(), seed: int = 7,
                  runs: int = 1500, run_seconds: float = 3.0, now: datetime | None = None,
-                 big_artifact_bytes: int = 0):
+                 big_artifact_bytes: int = 0, response_check=None):
         non_enterprise_keys = tuple(non_enterprise_keys)
         self.workspace = Workspace(seed=seed, runs=runs, now=now, run_seconds=run_seconds,
                                    big_artifact_bytes=big_artifact_bytes)
@@ -2810,6 +2833,8 @@ class FakeOrchestra:
         self._journal: list[dict] = []
         self._faults: list[Fault] = []
         self._next_fault_id = 1
+        self.response_check = response_check
+        self._checks = _empty_checks()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -2882,6 +2907,7 @@ class FakeOrchestra:
             "body": journal_body(request.body), "auth": request.auth,
             "range": request.headers.get("range"),
             "headers": {k: request.headers[k] for k in _SAFE_HEADERS if k in request.headers},
+            "header_names": sorted(request.headers),
             "status": None, "fault": fault.action if fault else None,
             "time": iso(self.workspace.now_us()),
             "monotonic": time.monotonic(),
@@ -2893,6 +2919,44 @@ class FakeOrchestra:
     def _record_status(self, entry: dict, status: int) -> None:
         with self._lock:
             entry["status"] = status
+
+    # -- the response hook ---------------------------------------------------------------------
+
+    def set_response_check(self, check) -> None:
+        """Call ``check(method, path, status, body)`` -> list of violation strings for every
+        answer from now on (None: stop). See ``response_checks``."""
+        self.response_check = check
+
+    @property
+    def response_checks(self) -> dict:
+        """What the hook saw: ``checked`` (answers), ``by_endpoint`` ("GET /x -> 200": count),
+        ``violations`` and ``deliberate`` (violations of answers that are off-spec on purpose)."""
+        with self._lock:
+            return copy.deepcopy(self._checks)
+
+    def clear_response_checks(self) -> None:
+        with self._lock:
+            self._checks = _empty_checks()
+
+    def _check_response(self, request: Request, response: Response) -> None:
+        """Run the hook on a JSON or empty answer in the request thread; keep counts and
+        violation strings only, never bodies. Downloads (streamed) are not checked."""
+        check = self.response_check
+        if check is None or response.stream is not None or (response.body and not response.is_json):
+            return
+        problems = check(request.method, request.path, response.status, response.payload)
+        key = f"{request.method} {request.route or request.path} -> {response.status}"
+        with self._lock:
+            checks = self._checks
+            checks["checked"] += 1
+            checks["by_endpoint"][key] = checks["by_endpoint"].get(key, 0) + 1
+            if response.off_spec is None:
+                bucket, found = checks["violations"], problems
+            elif problems:
+                bucket, found = checks["deliberate"], [f"{response.off_spec}: {p}" for p in problems]
+            else:  # the check failed to see a deviation the fake serves on purpose
+                bucket, found = checks["violations"], [f"{key}: not caught: {response.off_spec}"]
+            bucket.extend(found[:max(0, _MAX_CHECK_MESSAGES - len(bucket))])
 
     # -- faults --------------------------------------------------------------------------------
 

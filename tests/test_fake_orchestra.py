@@ -27,7 +27,7 @@ TASK_RUN_FIELDS = {
     "id", "pipelineRunId", "taskName", "taskId", "accountId", "pipelineId", "integration",
     "integrationJob", "status", "message", "externalStatus", "externalMessage", "taskParameters",
     "runParameters", "connectionId", "computeResourceId", "platformLink", "numberOfAttempts",
-    "attemptNumber", "matrixParent", "matrixParentId", "dependsOn", "anomalies", "createdAt",
+    "attemptNumber", "matrixParent", "matrixParentId", "dependsOn", "createdAt",
     "updatedAt", "startedAt", "completedAt",
 }
 PIPELINE_FIELDS = {
@@ -430,6 +430,13 @@ def test_a_bad_operation_status_or_task_run_id_is_a_422(fake):
         (["query", "status"], "enum"), (["query", "task_run_id"], "uuid_parsing")]
 
 
+def test_the_warning_run_anomaly_uses_the_spec_field_names(fake):
+    (anomaly,) = get(fake, f"/pipeline_runs/{fo.WARNING_RUN_ID}/status").json()["anomalies"].values()
+    assert anomaly == {"type": "pipeline_duration_above_baseline", "data": {
+        "type": "pipeline_duration_above_baseline", "percentage_above_baseline": 85,
+        "threshold_seconds": 1800, "compared_runs": 14, "observed_seconds": 2214}}
+
+
 def test_environments_are_a_bare_array(fake):
     body = get(fake, "/environments").json()
     assert isinstance(body, list)
@@ -813,6 +820,44 @@ def test_the_journal_is_a_copy(fake):
     assert fake.journal[0]["status"] == 200
     fake.clear_journal()
     assert fake.journal == []
+
+
+def test_the_journal_records_header_names_but_no_header_values_beyond_the_safe_ones(fake):
+    get(fake, "/environments", headers={**AUTH, "X-Debug-Token": "s3cr3t-value"})
+    (entry,) = fake.journal
+    assert {"authorization", "x-debug-token", "user-agent"} <= set(entry["header_names"])
+    assert "s3cr3t-value" not in json.dumps(entry) and "x-debug-token" not in entry["headers"]
+
+
+# -- the response hook ------------------------------------------------------------------------------------
+
+def test_the_response_hook_sees_json_and_empty_answers_but_not_downloads_or_faults():
+    seen = []
+
+    def check(method, path, status, body):
+        seen.append((method, path, status, type(body).__name__))
+        return ["planted"] if path.endswith("/environments") else []
+
+    with FakeOrchestra(runs=0, response_check=check) as fake:
+        get(fake, "/environments")
+        get(fake, "/pipeline_runs/8e808ad7/status")
+        dbt_log(fake)
+        fake.add_fault(match={"path": "/environments"}, action="status", status=503)
+        get(fake, "/environments")
+        checks = fake.response_checks
+        assert seen == [("GET", fo.API_PREFIX + "/environments", 200, "list"),
+                        ("GET", fo.API_PREFIX + f"/pipeline_runs/8e808ad7/status", 422, "dict")]
+        assert checks == {"checked": 2, "violations": ["planted"], "deliberate": [], "by_endpoint": {
+            "GET /environments -> 200": 1, "GET /pipeline_runs/{pipeline_run_id}/status -> 422": 1}}
+        fake.clear_response_checks()
+        fake.set_response_check(None)
+        get(fake, "/environments")
+        assert fake.response_checks["checked"] == 0 and len(seen) == 2
+
+
+def test_without_a_hook_nothing_is_checked(fake):
+    get(fake, "/environments")
+    assert fake.response_checks == {"checked": 0, "by_endpoint": {}, "violations": [], "deliberate": []}
 
 
 # -- determinism, volume, process ------------------------------------------------------------------------
