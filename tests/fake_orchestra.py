@@ -24,11 +24,51 @@ or as a process (the first stdout line is the base URL; SIGTERM/SIGINT stop it q
     python tests/fake_orchestra.py --port 0 --runs 20000 --big-artifact-mb 200
 
 Python API: ``FakeOrchestra(api_key="test-key", non_enterprise_keys=(), seed=7, runs=1500,
-run_seconds=3.0, now=None, big_artifact_bytes=0)``; ``start(port=0)`` (returns self), ``stop()``,
-``base_url``, ``now()``, ``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``, ``faults``,
-``clear_faults()``. ``runs`` is the number of *generated* runs (30 days, 5 pipelines, 3 environments);
+run_seconds=3.0, now=None, big_artifact_bytes=0, response_check=None, mode="kind",
+switches=None)``; ``start(port=0)`` (returns self), ``stop()``, ``base_url``, ``now()``,
+``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``, ``faults``, ``clear_faults()``,
+``mode``, ``switches``, ``set_response_check()``, ``response_checks``,
+``clear_response_checks()``. ``runs`` is the number of *generated* runs (30 days, 5 pipelines, 3 environments);
 the ~250 curated runs below come on top. ``now`` anchors all data (default: the current UTC time); the
 fake's clock then ticks on from it in real time.
+
+Modes (``mode=``, ``--mode NAME``): named groups of behaviour switches, ``MODES`` (name -> dict of
+switches); ``switches={...}`` overrides single ones. ``kind`` is the default and the behaviour this
+docstring describes elsewhere; tests can parametrise over ``sorted(MODES)``.
+
+============================ ======= ============ ============ ===================================
+switch                       kind    strict       spec_silent  effect when not as in kind
+============================ ======= ============ ============ ===================================
+snake_case_start_body        True    False        False        start bodies are camelCase only;
+                                                               ``run_inputs`` etc. -> 422
+                                                               ``extra_forbidden``
+start_environment_ids        False   True         True         start's ``environment`` may be an
+                                                               environment ID as well as a name
+per_run_include_superseded   True    False        False        ``include_superseded`` on
+                                                               ``/pipeline_runs/{id}/task_runs`` is
+                                                               ignored: superseded attempts listed
+task_runs_include_superseded True    True         False        the same on ``/task_runs``
+attempt_number               True    False        False        task runs lack ``attemptNumber``;
+                                                               attempts differ only in createdAt
+list_order                   default oldest_first shuffled     row order of every list and array;
+                                                               shuffled is per page, seeded; totals
+                                                               and page contents never change
+pipelines_params             True    False        False        ``/pipelines`` ignores ``name``,
+                                                               ``page``, ``page_size``: plain array
+artifact_ranges              True    False        True         artifact downloads ignore ``Range``
+                                                               (200, whole body); logs never do
+run_data_on_status           True    True         False        ``/status`` of a grouped pipeline's
+                                                               run has ``data: null``
+start_without_run_id         False   False        True         starting NO_RUN_ID_PIPELINE_ALIAS
+                                                               answers 200 without pipelineRunId
+                                                               (the run is created; off-spec on
+                                                               purpose)
+per_run_retention_days       None    None         7            ``/pipeline_runs/{id}/task_runs`` is
+                                                               empty for runs older than 7 days
+============================ ======= ============ ============ ===================================
+
+The default order (``list_order="default"``): runs, task runs and operations newest first; a run's
+task runs in pipeline order; pipelines by name; environments and connections as created.
 
 Rules it enforces, in the real API's order (route 404/405, then auth, then 422, then the rest):
 
@@ -48,6 +88,7 @@ Rules it enforces, in the real API's order (route 404/405, then auth, then 422, 
   parameters are bare arrays.
 * A started run is CREATED for the first third of ``run_seconds``, RUNNING until ``run_seconds``,
   then SUCCEEDED (computed when read). Start bodies take camelCase or snake_case field names.
+  The answer's ``id`` is never the run's ID; ``pipelineRunId`` is.
 
 Journal entries (oldest first): ``method``, ``path`` (decoded, no query), ``query`` (parse_qs
 lists, blanks kept), ``body`` (parsed JSON, else text, else None), ``auth`` (ok / missing / wrong /
@@ -167,6 +208,7 @@ import threading
 import time
 import traceback
 import uuid
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
@@ -256,6 +298,8 @@ INPUT_PIPELINE_ID = "0e4b7d2a-6c9f-4e31-8b5d-2a7f4c1e9b60"
 INPUT_PIPELINE_ALIAS = "run_command"
 REQUIRED_INPUT = "command"
 PAUSED_PIPELINE_ALIAS = "legacy_export"
+NO_RUN_ID_PIPELINE_ID = "dee899cc-b9d6-489c-b2ed-1ebb3c159dd0"
+NO_RUN_ID_PIPELINE_ALIAS = "adhoc_backfill"
 
 PIPELINE_RUN_STATUSES = (
     "CREATED", "RUNNING", "SUCCEEDED", "WARNING", "FAILED", "SKIPPED", "CANCELLING", "CANCELLED",
@@ -286,6 +330,50 @@ _MAX_TASK_LAG_US = 2 * _HOUR_US  # a task run is created at most this long after
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ALIAS_RE = re.compile(r"[A-Za-z0-9_]+")
 _ALIAS_PATTERN = "^[A-Za-z0-9_]+$"
+
+# Behaviour switches, grouped into modes. "kind" (the default) is the fake as it was before modes.
+_KIND_SWITCHES = {
+    "snake_case_start_body": True,         # start bodies may spell fields run_inputs, task_ids...
+    "start_environment_ids": False,        # start's "environment" may be an environment ID too
+    "per_run_include_superseded": True,    # /pipeline_runs/{id}/task_runs honours it (else the
+                                           # parameter is ignored and superseded attempts listed)
+    "task_runs_include_superseded": True,  # the same for /task_runs
+    "attempt_number": True,                # task runs carry attemptNumber (else numberOfAttempts only)
+    "list_order": "default",               # "default", "oldest_first" or "shuffled" (per page)
+    "pipelines_params": True,              # /pipelines honours name, page and page_size (else: ignored,
+                                           # always the plain array)
+    "artifact_ranges": True,               # artifact downloads honour Range (else 200, whole body)
+    "run_data_on_status": True,            # /status of a grouped pipeline's run carries data (else null)
+    "start_without_run_id": False,         # a start of NO_RUN_ID_PIPELINE_ALIAS omits pipelineRunId
+    "per_run_retention_days": None,        # /pipeline_runs/{id}/task_runs lists nothing for runs
+                                           # older than this many days
+}
+MODES = {
+    "kind": dict(_KIND_SWITCHES),
+    # Only what the published spec promises: no parameter, field or spelling it lacks.
+    "strict": dict(_KIND_SWITCHES, snake_case_start_body=False, start_environment_ids=True,
+                   per_run_include_superseded=False, attempt_number=False, list_order="oldest_first",
+                   pipelines_params=False, artifact_ranges=False),
+    # Where the spec is silent, the least convenient answer it still allows.
+    "spec_silent": dict(_KIND_SWITCHES, snake_case_start_body=False, start_environment_ids=True,
+                        per_run_include_superseded=False, task_runs_include_superseded=False,
+                        attempt_number=False, list_order="shuffled", pipelines_params=False,
+                        run_data_on_status=False, start_without_run_id=True, per_run_retention_days=7),
+}
+LIST_ORDERS = ("default", "oldest_first", "shuffled")
+
+
+def mode_switches(mode: str = "kind", overrides: dict | None = None) -> dict:
+    """The switches of ``mode`` with ``overrides`` applied (ValueError on unknown names)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {sorted(MODES)}")
+    unknown = set(overrides or {}) - set(_KIND_SWITCHES)
+    if unknown:
+        raise ValueError(f"unknown switches: {sorted(unknown)}")
+    switches = {**MODES[mode], **(overrides or {})}
+    if switches["list_order"] not in LIST_ORDERS:
+        raise ValueError(f"list_order must be one of {LIST_ORDERS}")
+    return switches
 
 
 ################################################################################
@@ -1127,6 +1215,11 @@ def _catalogue(anchor_us: int) -> list[Pipeline]:
             _task("export_csv", "Export CSV", "PYTHON", "PYTHON_EXECUTE_SCRIPT",
                   {"command": "python legacy/export.py"}, "python_prod_runner"),
         ), made(400), made(200), 120, _schedule("Weekly", "0 4 ? * MON *"), paused=True),
+        Pipeline(NO_RUN_ID_PIPELINE_ID, "Adhoc Backfill", NO_RUN_ID_PIPELINE_ALIAS, (
+            _task("backfill_orders", "Backfill orders", "PYTHON", "PYTHON_EXECUTE_SCRIPT",
+                  {"command": "python backfill/orders.py", "package_manager": "PIP"},
+                  "python_prod_runner"),
+        ), made(20), made(20), 90, storage="ORCHESTRA", repository=None, version=2),
         # The pipelines that carry the generated volume:
         Pipeline("4b8f1a6e-3d0c-4c75-a2e8-5f9b3d7a1c04", "Customer 360", "customer_360", (
             _task("sync_crm", "Sync CRM", "FIVETRAN", "FIVETRAN_SYNC_ALL",
@@ -1885,10 +1978,10 @@ def run_row(run: Run, now_us: int) -> dict:
     }
 
 
-def task_run_row(task_run: TaskRun) -> dict:
-    """A ``TaskRunResponse``."""
+def task_run_row(task_run: TaskRun, attempt_number: bool = True) -> dict:
+    """A ``TaskRunResponse`` (plus ``attemptNumber``, which newer servers add)."""
     task, run = task_run.task, task_run.run
-    return {
+    row = {
         "id": task_run.id, "pipelineRunId": run.id, "taskName": task.name, "taskId": task.task_id,
         "accountId": ACCOUNT_ID, "pipelineId": run.pipeline.id, "integration": task.integration,
         "integrationJob": task.job, "status": task_run.status, "message": task_run.message,
@@ -1901,6 +1994,9 @@ def task_run_row(task_run: TaskRun) -> dict:
         "createdAt": iso(task_run.created), "updatedAt": iso(task_run.updated),
         "startedAt": iso(task_run.started), "completedAt": iso(task_run.completed),
     }
+    if not attempt_number:
+        del row["attemptNumber"]
+    return row
 
 
 def pipeline_row(workspace: Workspace, pipeline: Pipeline, now_us: int) -> dict:
@@ -2214,10 +2310,11 @@ class Api:
     """Maps a ``Request`` to a ``Response`` like the real service: routing (404/405), then
     Bearer auth (401/403), then validation (422), then the endpoint (400/404/200...)."""
 
-    def __init__(self, workspace: Workspace, api_key: str, non_enterprise_keys):
+    def __init__(self, workspace: Workspace, api_key: str, non_enterprise_keys, switches=None):
         self.workspace = workspace
         self.api_key = api_key
         self.non_enterprise_keys = tuple(non_enterprise_keys)
+        self.switches = mode_switches("kind", switches)
         routes = (
             ("GET", "/pipeline_runs", self.list_pipeline_runs),
             ("GET", "/pipeline_runs/{pipeline_run_id}/status", self.get_pipeline_run_status),
@@ -2283,6 +2380,36 @@ class Api:
             raise HTTPError(405, "Method Not Allowed", {"Allow": ", ".join(allowed)})
         raise HTTPError(404, "Not Found")
 
+    # -- order and shape switches ---------------------------------------------------------------
+
+    def _page(self, request: Request, items: list, page: int, page_size: int, to_row,
+              created=None) -> dict:
+        """``paginate`` in the mode's order. ``items`` come in the default order: newest first,
+        or (with ``created``, a sort key) any other order, re-sorted by it for oldest_first.
+        Only the order changes: the total and which rows each page holds stay consistent."""
+        order = self.switches["list_order"]
+        if order == "oldest_first":
+            items = sorted(items, key=created) if created else items[::-1]
+        body = paginate(items, page, page_size, to_row)
+        if order == "shuffled":
+            self._shuffle(body["results"], request.path, page, page_size)
+        return body
+
+    def _arrange(self, request: Request, rows: list, created) -> list:
+        """A plain array (no pages) in the mode's order; ``created`` sorts it oldest first."""
+        order = self.switches["list_order"]
+        if order == "oldest_first":
+            return sorted(rows, key=created)
+        if order == "shuffled":
+            self._shuffle(rows, request.path)
+        return rows
+
+    def _shuffle(self, rows: list, *salt) -> None:
+        random.Random(":".join(str(part) for part in (self.workspace.seed, *salt))).shuffle(rows)
+
+    def _task_run_row(self, task_run: TaskRun) -> dict:
+        return task_run_row(task_run, self.switches["attempt_number"])
+
     # -- pipeline runs --------------------------------------------------------------------------
 
     def list_pipeline_runs(self, request: Request, inputs: Inputs, now: int) -> Response:
@@ -2299,8 +2426,8 @@ class Api:
                 if (not statuses or run.phase(now) in statuses)
                 and (not pipeline_ids or run.pipeline.id in pipeline_ids)
                 and (not environments or run.env.id in environments)]
-        return json_response(paginate(runs, page, page_size,
-                                      lambda run: run_row(run, now)))
+        return json_response(self._page(request, runs, page, page_size,
+                                        lambda run: run_row(run, now)))
 
     def _run_or_404(self, run_id: str | None) -> Run:
         run = self.workspace.run(run_id) if run_id else None
@@ -2317,18 +2444,24 @@ class Api:
         run_id = inputs.path_uuid4("pipeline_run_id")
         page = inputs.integer("page", 1, ge=1)
         page_size = inputs.integer("page_size", 10, ge=1, le=RUN_TASK_RUNS_MAX_PAGE_SIZE)
-        include_superseded = inputs.boolean("include_superseded", False)
+        include_superseded = (inputs.boolean("include_superseded", False)
+                              if self.switches["per_run_include_superseded"] else True)
         inputs.raise_errors()
         run = self._run_or_404(run_id)
         task_runs = [t for t in self.workspace.task_runs_of(run, now)
                      if include_superseded or not t.superseded]
-        return json_response(paginate(task_runs, page, page_size, task_run_row))
+        retention = self.switches["per_run_retention_days"]
+        if retention is not None and now - run.created > retention * _DAY_US:
+            task_runs = []
+        return json_response(self._page(request, task_runs, page, page_size, self._task_run_row,
+                                        created=lambda t: t.created))
 
     # -- task runs, operations, environments -----------------------------------------------------
 
     def list_task_runs(self, request: Request, inputs: Inputs, now: int) -> Response:
         low, high = inputs.timestamp("time_from"), inputs.timestamp("time_to")
-        include_superseded = inputs.boolean("include_superseded", False)
+        include_superseded = (inputs.boolean("include_superseded", False)
+                              if self.switches["task_runs_include_superseded"] else True)
         page = inputs.integer("page", 1, ge=1)
         page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE)
         inputs.raise_errors()
@@ -2342,7 +2475,7 @@ class Api:
                      and (not statuses or t.status in statuses)
                      and (not integrations or t.task.integration in integrations)
                      and (not task_run_ids or t.id in task_run_ids)]
-        return json_response(paginate(task_runs, page, page_size, task_run_row))
+        return json_response(self._page(request, task_runs, page, page_size, self._task_run_row))
 
     def list_operations(self, request: Request, inputs: Inputs, now: int) -> Response:
         low, high = inputs.timestamp("time_from"), inputs.timestamp("time_to")
@@ -2360,10 +2493,12 @@ class Api:
                       and (not kinds or o["operationType"] in kinds)
                       and (not integration or o["integration"] == integration)
                       and (not external_id or o["externalId"] == external_id)]
-        return json_response(paginate(operations, page, page_size, lambda o: o))
+        return json_response(self._page(request, operations, page, page_size, lambda o: o))
 
     def list_environments(self, request: Request, inputs: Inputs, now: int) -> Response:
-        return json_response([environment_row(e) for e in self.workspace.environments])
+        environments = self._arrange(request, list(self.workspace.environments),
+                                     lambda e: (e.created_us, e.id))
+        return json_response([environment_row(e) for e in environments])
 
     def get_environment(self, request: Request, inputs: Inputs, now: int) -> Response:
         environment_id = inputs.path_uuid4("environment_id")
@@ -2418,23 +2553,31 @@ class Api:
         if content is None:
             raise HTTPError(404, "Artifact not found")
         kind = "application/json" if filename.endswith(".json") else "application/octet-stream"
+        if not self.switches["artifact_ranges"]:
+            request = dataclasses.replace(request, headers={
+                name: value for name, value in request.headers.items() if name != "range"})
         return download_response(content, request, now, kind, with_file_status=False)
 
     # -- pipelines -------------------------------------------------------------------------------
 
     def list_pipelines(self, request: Request, inputs: Inputs, now: int) -> Response:
-        paged = "page" in request.query or "page_size" in request.query
-        page = inputs.integer("page", 1, ge=1)
-        page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE)
+        """Sorted by name; with the pipelines_params switch off, the spec's parameterless
+        plain array (``name``, ``page`` and ``page_size`` are ignored like any unknown one)."""
+        honoured = self.switches["pipelines_params"]
+        paged = honoured and ("page" in request.query or "page_size" in request.query)
+        page = inputs.integer("page", 1, ge=1) if honoured else 1
+        page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE) if honoured else 50
         inputs.raise_errors()
-        name = (inputs.get("name") or "").lower()
+        name = (inputs.get("name") or "").lower() if honoured else ""
         pipelines = sorted((p for p in self.workspace.pipelines if name in p.name.lower()),
                            key=lambda p: (p.name.lower(), p.id))
         def to_row(pipeline):
             return pipeline_row(self.workspace, pipeline, now)
+        def created(pipeline):
+            return (pipeline.created_us, pipeline.id)
         if not paged:
-            return json_response([to_row(p) for p in pipelines])
-        return json_response(paginate(pipelines, page, page_size, to_row))
+            return json_response([to_row(p) for p in self._arrange(request, pipelines, created)])
+        return json_response(self._page(request, pipelines, page, page_size, to_row, created))
 
     def _selected_pipeline(self, inputs: Inputs) -> Pipeline:
         pipeline_id = inputs.query_uuid4("pipeline_id")
@@ -2467,14 +2610,14 @@ class Api:
                 inputs.add_error("string_pattern_mismatch", "path", "pipeline_id_or_alias",
                                  f"String should match pattern '{_ALIAS_PATTERN}'", key,
                                  {"pattern": _ALIAS_PATTERN})
-        body = _start_body(request.body, inputs)
+        body = _start_body(request.body, inputs, self.switches["snake_case_start_body"])
         inputs.raise_errors()
         pipeline = (self.workspace.pipelines_by_id.get(pipeline_id) if pipeline_id
                     else self.workspace.pipelines_by_alias.get(key))
         if pipeline is None:
             raise HTTPError(404, "Pipeline not found")
         _check_run_inputs(pipeline, body.get("runInputs") or {})
-        env = self._environment_named(body.get("environment"))
+        env = self._start_environment(body.get("environment"))
         task_ids = body.get("taskIds")
         known = {t.task_id for t in pipeline.tasks}
         unknown = [t for t in task_ids or () if t not in known]
@@ -2483,16 +2626,25 @@ class Api:
         run = self.workspace.start_run(pipeline, env, branch=body.get("branch"),
                                        commit=body.get("commit"), version=body.get("versionNumber"),
                                        task_ids=task_ids)
-        return json_response({"id": _fresh_uuid(), "pipelineRunId": run.id,
-                              "message": "Pipeline run created successfully"})
+        answer = {"id": _fresh_uuid(), "pipelineRunId": run.id,
+                  "message": "Pipeline run created successfully"}
+        if self.switches["start_without_run_id"] and pipeline.alias == NO_RUN_ID_PIPELINE_ALIAS:
+            del answer["pipelineRunId"]
+            response = json_response(answer)
+            response.off_spec = "start answers without the required pipelineRunId"
+            return response
+        return json_response(answer)
 
-    def _environment_named(self, name: str | None) -> Environment:
-        if name is None:
+    def _start_environment(self, value: str | None) -> Environment:
+        """By name (case-insensitive), or by ID with the start_environment_ids switch."""
+        if value is None:
             return self.workspace.prod
         for environment in self.workspace.environments:
-            if environment.name.lower() == name.lower():
+            if environment.name.lower() == value.lower():
                 return environment
-        raise HTTPError(400, f"Environment not found: {name}")
+            if self.switches["start_environment_ids"] and environment.id == value.lower():
+                return environment
+        raise HTTPError(400, f"Environment not found: {value}")
 
 
 def _looks_like_uuid(text: str) -> bool:
@@ -2503,9 +2655,10 @@ def _looks_like_uuid(text: str) -> bool:
     return True
 
 
-def _start_body(raw: bytes, inputs: Inputs) -> dict:
-    """Validate a start body (``WebhookRequestData``, extra keys forbidden); camelCase or
-    snake_case field names, like a pydantic model with aliases and populate_by_name."""
+def _start_body(raw: bytes, inputs: Inputs, snake_case: bool = True) -> dict:
+    """Validate a start body (``WebhookRequestData``, extra keys forbidden); camelCase field
+    names, and with ``snake_case`` their snake_case spellings too (like a pydantic model with
+    aliases and populate_by_name)."""
     if not raw.strip():
         return {}
     try:
@@ -2523,7 +2676,7 @@ def _start_body(raw: bytes, inputs: Inputs) -> dict:
         return {}
     clean = {}
     for name, value in body.items():
-        camel = name if name in _START_FIELDS else _START_ALIASES.get(name)
+        camel = name if name in _START_FIELDS else _START_ALIASES.get(name) if snake_case else None
         if camel is None:
             inputs.add_error("extra_forbidden", "body", name, "Extra inputs are not permitted", value)
             continue
@@ -2823,11 +2976,14 @@ class FakeOrchestra:
 
     def __init__(self, api_key: str = DEFAULT_API_KEY, non_enterprise_keys=(), seed: int = 7,
                  runs: int = 1500, run_seconds: float = 3.0, now: datetime | None = None,
-                 big_artifact_bytes: int = 0, response_check=None):
+                 big_artifact_bytes: int = 0, response_check=None, mode: str = "kind",
+                 switches: dict | None = None):
         non_enterprise_keys = tuple(non_enterprise_keys)
+        self.mode = mode
+        self.switches = mode_switches(mode, switches)
         self.workspace = Workspace(seed=seed, runs=runs, now=now, run_seconds=run_seconds,
                                    big_artifact_bytes=big_artifact_bytes)
-        self.api = Api(self.workspace, api_key, non_enterprise_keys)
+        self.api = Api(self.workspace, api_key, non_enterprise_keys, self.switches)
         self._secrets = tuple(k for k in (api_key, *non_enterprise_keys) if k)
         self._lock = threading.Lock()
         self._journal: list[dict] = []
@@ -3032,6 +3188,8 @@ def _parse_arguments(argv):
     parser.add_argument("--big-artifact-mb", type=float, default=0,
                         help=f"size of {BIG_ARTIFACT} on the failed dbt task (0: none)")
     parser.add_argument("--now", help="ISO-8601 anchor for the data (default: the current time)")
+    parser.add_argument("--mode", choices=sorted(MODES), default="kind",
+                        help="behaviour switches (see MODES in the module docstring)")
     return parser.parse_args(argv)
 
 
@@ -3046,7 +3204,8 @@ def main(argv=None) -> int:
         now = _EPOCH + timedelta(microseconds=now_us)
     fake = FakeOrchestra(api_key=arguments.api_key, non_enterprise_keys=arguments.non_enterprise_key,
                          seed=arguments.seed, runs=arguments.runs, run_seconds=arguments.run_seconds,
-                         now=now, big_artifact_bytes=int(arguments.big_artifact_mb * CHUNK_BYTES))
+                         now=now, big_artifact_bytes=int(arguments.big_artifact_mb * CHUNK_BYTES),
+                         mode=arguments.mode)
     fake.bind(arguments.port)
     print(fake.base_url, flush=True)
 

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -905,3 +905,204 @@ def test_the_command_line_prints_the_base_url_first_and_exits_quietly_on_a_signa
         stdout, stderr = process.communicate(timeout=10)
     assert process.returncode == 0
     assert (stdout, stderr) == ("", "")
+
+
+# -- modes ------------------------------------------------------------------------------------------------
+
+ANCHOR = fo._EPOCH + timedelta(microseconds=fo.to_us(datetime.now(timezone.utc)))
+FIXED_WINDOW = {"time_from": (ANCHOR - timedelta(days=3)).isoformat(),
+                "time_to": (ANCHOR - timedelta(minutes=1)).isoformat()}
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    """One fake per mode over the same data (same seed and anchor); tests here only read."""
+    servers = {mode: FakeOrchestra(runs=300, now=ANCHOR, mode=mode).start() for mode in fo.MODES}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+def test_the_modes_are_kind_strict_and_spec_silent_and_kind_is_the_default():
+    assert sorted(fo.MODES) == ["kind", "spec_silent", "strict"]
+    assert FakeOrchestra(runs=0).switches == fo.MODES["kind"] == fo.mode_switches()
+    assert all(set(switches) == set(fo.MODES["kind"]) for switches in fo.MODES.values())
+    for name, default in fo.MODES["kind"].items():  # every switch is changed by some mode
+        assert any(fo.MODES[mode][name] != default for mode in ("strict", "spec_silent")), name
+    assert FakeOrchestra(runs=0, mode="strict", switches={"attempt_number": True}).switches == dict(
+        fo.MODES["strict"], attempt_number=True)
+    for bad in ({"mode": "lenient"}, {"switches": {"attempt_numbers": False}},
+                {"switches": {"list_order": "random"}}):
+        with pytest.raises(ValueError):
+            FakeOrchestra(runs=0, **bad)
+
+
+def test_the_command_line_takes_a_mode():
+    assert fo._parse_arguments(["--mode", "spec_silent"]).mode == "spec_silent"
+    assert fo._parse_arguments([]).mode == "kind"
+    with pytest.raises(SystemExit):
+        fo._parse_arguments(["--mode", "lenient"])
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_start_bodies_are_camel_case_only_outside_kind_mode_and_extra_keys_are_422(mode):
+    with FakeOrchestra(runs=0, mode=mode) as fake:
+        snake = post(fake, f"/pipelines/{fo.INPUT_PIPELINE_ALIAS}/start", {"run_inputs": {"command": "ls"}})
+        if mode == "kind":
+            assert snake.status_code == 200
+        else:
+            assert (snake.status_code, snake.json()) == (422, {"detail": [{
+                "type": "extra_forbidden", "loc": ["body", "run_inputs"],
+                "msg": "Extra inputs are not permitted", "input": {"command": "ls"}}]})
+        camel = post(fake, f"/pipelines/{fo.INPUT_PIPELINE_ALIAS}/start", {"runInputs": {"command": "ls"}})
+        assert camel.status_code == 200
+        extra = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start", {"branch": "main", "cause": [1]})
+        assert (extra.status_code, extra.json()["detail"]) == (422, [{
+            "type": "extra_forbidden", "loc": ["body", "cause"], "msg": "Extra inputs are not permitted",
+            "input": [1]}])
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_the_start_environment_is_a_name_and_outside_kind_mode_also_an_id(mode):
+    with FakeOrchestra(runs=0, mode=mode) as fake:
+        by_name = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start", {"environment": "staging"})
+        assert by_name.status_code == 200
+        by_id = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start", {"environment": fo.ENV_STAGING_ID})
+        if mode == "kind":
+            assert by_id.status_code == 400
+            return
+        run = get(fake, f"/pipeline_runs/{by_id.json()['pipelineRunId']}/status").json()
+        assert (run["envId"], run["envName"]) == (fo.ENV_STAGING_ID, "Staging")
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_the_start_answer_id_is_not_the_run_id_and_one_pipeline_may_omit_it(mode):
+    with FakeOrchestra(runs=0, mode=mode) as fake:
+        normal = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start").json()
+        assert normal["id"] != normal["pipelineRunId"]
+        assert get(fake, f"/pipeline_runs/{normal['id']}/status").status_code == 404
+        answer = post(fake, f"/pipelines/{fo.NO_RUN_ID_PIPELINE_ALIAS}/start")
+        assert answer.status_code == 200
+        runs = get(fake, "/pipeline_runs", pipeline_ids=fo.NO_RUN_ID_PIPELINE_ID).json()["results"]
+        assert len(runs) == 1 and runs[0]["id"] != answer.json()["id"]   # the run exists either way
+        if fo.MODES[mode]["start_without_run_id"]:
+            assert set(answer.json()) == {"id", "message"}
+        else:
+            assert answer.json()["pipelineRunId"] == runs[0]["id"]
+
+
+def task_rows(fake, path, **params):
+    return get(fake, path, page_size=50, **params).json()["results"]
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_include_superseded_is_honoured_or_ignored_as_the_mode_says(fakes, mode):
+    fake, switches = fakes[mode], fo.MODES[mode]
+    per_run = f"/pipeline_runs/{fo.RETRIED_RUN_ID}/task_runs"
+    both = {fo.RETRIED_FIRST_TASK_RUN_ID, fo.RETRIED_TASK_RUN_ID}
+    listed = {r["id"] for r in task_rows(fake, per_run, include_superseded="false")}
+    assert (both <= listed) is not switches["per_run_include_superseded"]
+    assert both <= {r["id"] for r in task_rows(fake, per_run, include_superseded="true")}
+    ids = ",".join(sorted(both))
+    listed = {r["id"] for r in task_rows(fake, "/task_runs", task_run_ids=ids, include_superseded="false")}
+    assert listed == (both if not switches["task_runs_include_superseded"] else {fo.RETRIED_TASK_RUN_ID})
+    if not switches["per_run_include_superseded"]:   # ignored: even a bad value is no 422
+        assert get(fake, per_run, include_superseded="maybe").status_code == 200
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_attempt_numbers_are_served_only_where_the_mode_says(fakes, mode):
+    fake = fakes[mode]
+    rows = task_rows(fake, f"/pipeline_runs/{fo.RETRIED_RUN_ID}/task_runs", include_superseded="true")
+    attempts = sorted((r for r in rows if r["taskId"] == "export_inventory"), key=lambda r: r["createdAt"])
+    assert [r["id"] for r in attempts] == [fo.RETRIED_FIRST_TASK_RUN_ID, fo.RETRIED_TASK_RUN_ID]
+    assert {r["numberOfAttempts"] for r in attempts} == {2}     # no help telling them apart
+    if fo.MODES[mode]["attempt_number"]:
+        assert [r["attemptNumber"] for r in attempts] == [1, 2]
+    else:
+        assert all("attemptNumber" not in r for r in rows)
+        assert attempts[0]["createdAt"] < attempts[1]["createdAt"]
+
+
+def walk_pages(fake, path, page_size, **params):
+    pages, page = [], 1
+    while True:
+        body = get(fake, path, page=page, page_size=page_size, **params).json()
+        if not body["results"]:
+            return pages, body["total"]
+        pages.append([row["id"] for row in body["results"]])
+        page += 1
+
+
+LISTS = [
+    ("/pipeline_runs", 37, FIXED_WINDOW, "createdAt"),
+    ("/task_runs", 41, dict(FIXED_WINDOW, include_superseded="true"), "createdAt"),
+    ("/operations", 3, FIXED_WINDOW, "insertedAt"),
+    (f"/pipeline_runs/{fo.RETRIED_RUN_ID}/task_runs", 3, {"include_superseded": "true"}, "createdAt"),
+]
+
+
+@pytest.mark.parametrize("path, page_size, params, stamp", LISTS)
+def test_modes_change_only_the_order_of_list_rows_never_the_pages(fakes, path, page_size, params, stamp):
+    kind_pages, kind_total = walk_pages(fakes["kind"], path, page_size, **params)
+    kind_rows = [row for page in kind_pages for row in page]
+    assert kind_total == len(kind_rows) == len(set(kind_rows)) and len(kind_pages) > 1
+    for mode in ("strict", "spec_silent"):
+        pages, total = walk_pages(fakes[mode], path, page_size, **params)
+        rows = [row for page in pages for row in page]
+        assert total == kind_total and sorted(rows) == sorted(kind_rows), mode   # each row once
+        assert pages == walk_pages(fakes[mode], path, page_size, **params)[0]   # deterministic
+        order = fo.MODES[mode]["list_order"]
+        if order == "shuffled":
+            assert [sorted(p) for p in pages] == [sorted(p) for p in kind_pages]
+            assert pages != kind_pages
+    first = [r[stamp] for r in get(fakes["strict"], path, page_size=50, **params).json()["results"]]
+    assert first == sorted(first) and fo.MODES["strict"]["list_order"] == "oldest_first"
+
+
+def test_the_default_order_is_newest_first_for_windowed_lists(fakes):
+    rows = get(fakes["kind"], "/task_runs", page_size=100, **FIXED_WINDOW).json()["results"]
+    stamps = [r["createdAt"] for r in rows]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_plain_arrays_keep_their_rows_in_every_order(fakes, mode):
+    for path in ("/pipelines", "/environments"):
+        rows = get(fakes[mode], path).json()
+        kind = get(fakes["kind"], path).json()
+        assert sorted(map(json.dumps, rows)) == sorted(map(json.dumps, kind))
+        assert rows == get(fakes[mode], path).json()
+    pipelines = get(fakes[mode], "/pipelines").json()
+    names = [p["name"].lower() for p in pipelines]
+    if fo.MODES[mode]["list_order"] == "default":
+        assert names == sorted(names)
+    elif fo.MODES[mode]["list_order"] == "oldest_first":
+        assert [p["createdAt"] for p in pipelines] == sorted(p["createdAt"] for p in pipelines)
+    else:
+        assert names != sorted(names)
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_pipelines_take_no_parameters_outside_kind_mode(fakes, mode):
+    fake = fakes[mode]
+    everything = get(fake, "/pipelines").json()
+    paged = get(fake, "/pipelines", name="NIGHT", page=2, page_size=5)
+    too_big = get(fake, "/pipelines", page_size=101)
+    if fo.MODES[mode]["pipelines_params"]:
+        assert paged.json()["total"] == 1 and paged.json()["results"] == []
+        assert too_big.status_code == 422
+    else:
+        assert paged.json() == everything and too_big.json() == everything
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_artifact_ranges_are_ignored_where_the_mode_says_but_log_ranges_never(fakes, mode):
+    fake = fakes[mode]
+    part = artifact(fake, "run_results.json", {"Range": "bytes=0-9"})
+    if fo.MODES[mode]["artifact_ranges"]:
+        assert (part.status_code, len(part.content)) == (206, 10)
+    else:
+        assert part.status_code == 200 and "content-range" not in part.headers
+        assert part.content == artifact(fake, "run_results.json").content and len(part.content) > 10
+    assert dbt_log(fake, {"Range": "bytes=0-9"}).status_code == 206
