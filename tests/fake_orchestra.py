@@ -3,8 +3,9 @@
 It serves the paths under ``/api/engine/public`` the way the real FastAPI service answers them
 (see ``shared/orchestra-api.md``): Bearer auth (401, and 403 for a non-Enterprise key),
 ``{"detail": "..."}`` errors, 422 validation lists, silently ignored unknown query parameters,
-7-day / 24-hour default windows, paginated envelopes, Range downloads of logs and artifacts, and
-``POST /pipelines/{id_or_alias}/start``. The data is the sample workspace of the API notes (a failed
+7-day / 24-hour default windows, paginated envelopes, Range downloads of logs and artifacts,
+``POST /pipelines/{id_or_alias}/start`` and ``POST /pipeline_runs/{id}/cancel``. Every endpoint of
+the published spec's facts (``tests/api_facts.json``) is served, plus ``GET /environments/{id}``. The data is the sample workspace of the API notes (a failed
 nightly dbt run and its neighbours) plus a seeded volume of generated runs, all placed relative to
 "now". It also injects faults (429, 5xx, slow answers, cut bodies, resets, redirects, huge bodies) and
 keeps a journal of the requests it received (never the key). Standard library only; loopback only.
@@ -25,7 +26,7 @@ or as a process (the first stdout line is the base URL; SIGTERM/SIGINT stop it q
 
 Python API: ``FakeOrchestra(api_key="test-key", non_enterprise_keys=(), seed=7, runs=1500,
 run_seconds=3.0, now=None, big_artifact_bytes=0, response_check=None, mode="kind",
-switches=None)``; ``start(port=0)`` (returns self), ``stop()``, ``base_url``, ``now()``,
+switches=None, cancel_seconds=None)``; ``start(port=0)`` (returns self), ``stop()``, ``base_url``, ``now()``,
 ``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``, ``faults``, ``clear_faults()``,
 ``mode``, ``switches``, ``set_response_check()``, ``response_checks``,
 ``clear_response_checks()``. ``runs`` is the number of *generated* runs (30 days, 5 pipelines, 3 environments);
@@ -84,8 +85,16 @@ Rules it enforces, in the real API's order (route 404/405, then auth, then 422, 
   ``/task_runs``); one bound, ``time_from >= time_to`` or a range of 7 days or more -> 400; a bad
   value in a comma-list ``status``/``operation_type`` -> 400.
 * Lists: ``{"page", "pageSize", "total", "results"}``, newest first, ``pageSize`` echoes the
-  request, a page past the end is empty. ``/environments`` and ``/pipelines`` without paging
-  parameters are bare arrays.
+  request, a page past the end is empty. ``/environments``, ``/integrations/connections`` and
+  ``/pipelines`` without paging parameters are bare arrays.
+* ``GET /integrations/connections``: CONNECTIONS (every connection a task uses, AUTH_FAIL_CONNECTION_ID
+  with authStatus FAILED, one DEPRECATED, one INITIATED), filtered by one ``integration`` and one
+  ``authStatus`` (bad values -> 422 ``enum``, like ``integration`` on ``/operations``).
+* ``POST /pipeline_runs/{id}/cancel`` (optional body ``{"force": bool}``, other keys -> 422
+  ``extra_forbidden``): 204 without a body; the run is CANCELLING for ``cancel_seconds`` (default
+  ``run_seconds``), then CANCELLED; its running tasks follow, unstarted ones end SKIPPED.
+  ``force: true`` ends a CANCELLING run at once and is a 400 on any other; a finished run
+  (SUCCEEDED, WARNING, FAILED, SKIPPED, CANCELLED) -> 400 ``{"detail": ...}``.
 * A started run is CREATED for the first third of ``run_seconds``, RUNNING until ``run_seconds``,
   then SUCCEEDED (computed when read). Start bodies take camelCase or snake_case field names.
   The answer's ``id`` is never the run's ID; ``pipelineRunId`` is.
@@ -213,6 +222,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -308,6 +318,8 @@ TASK_RUN_STATUSES = (
     "CREATED", "SKIPPED", "QUEUED", "RUNNING", "SUCCEEDED", "WARNING", "FAILED", "CANCELLING",
     "CANCELLED",
 )
+TERMINAL_RUN_STATUSES = ("SUCCEEDED", "WARNING", "FAILED", "SKIPPED", "CANCELLED")
+AUTH_STATUSES = ("INITIATED", "VALIDATING", "FAILED", "SUCCEEDED", "DEPRECATED")
 OPERATION_STATUSES = ("CANCELLED", "FAILED", "REUSED", "SKIPPED", "SUCCEEDED", "UNKNOWN", "WARNING")
 OPERATION_TYPES = (
     "AGGREGATION", "ANALYSIS", "DEPLOY", "INGESTION", "ITERATOR", "MATERIALISATION", "OPERATION",
@@ -1012,7 +1024,7 @@ class Run:
 
     __slots__ = ("id", "pipeline", "env", "created", "started", "completed", "updated", "status",
                  "message", "trigger", "branch", "commit", "version", "anomalies", "tasks",
-                 "live_seconds", "live_task_ids")
+                 "live_seconds", "live_task_ids", "cancel_at", "cancel_us", "forced_at")
 
     def __init__(self, run_id, pipeline, env, created, status, started=None, completed=None,
                  updated=None, message=None, trigger=None, branch=None, commit=None, version=None):
@@ -1033,10 +1045,25 @@ class Run:
         self.tasks: list[TaskRun] | None = None  # None: generated on first use
         self.live_seconds: float | None = None
         self.live_task_ids: dict[str, str] = {}
+        self.cancel_at: int | None = None    # when a cancel was asked for
+        self.cancel_us = 0                   # how long it then stays CANCELLING
+        self.forced_at: int | None = None    # when a forced cancel ended it
 
     def state(self, now_us: int) -> tuple[str, int | None, int | None, int]:
         """``(status, started, completed, updated)`` as they stand at ``now_us``: a live run is
-        CREATED for its first third, then RUNNING, then SUCCEEDED."""
+        CREATED for its first third, then RUNNING, then SUCCEEDED; a cancelled one is
+        CANCELLING for ``cancel_us`` (or until forced), then CANCELLED."""
+        if self.cancel_at is not None and now_us >= self.cancel_at:
+            started = self._progress(self.cancel_at)[1]
+            ended = self.cancel_at + self.cancel_us
+            if self.forced_at is not None:
+                ended = min(ended, self.forced_at)
+            if now_us < ended:
+                return "CANCELLING", started, None, self.cancel_at
+            return "CANCELLED", started, ended, ended
+        return self._progress(now_us)
+
+    def _progress(self, now_us: int) -> tuple[str, int | None, int | None, int]:
         if self.live_seconds is None:
             return self.status, self.started, self.completed, self.updated
         started = self.created + int(self.live_seconds * _US / 3)
@@ -1282,9 +1309,11 @@ class Workspace:
     """
 
     def __init__(self, *, seed: int = 7, runs: int = 1500, now: datetime | None = None,
-                 run_seconds: float = 3.0, big_artifact_bytes: int = 0):
+                 run_seconds: float = 3.0, big_artifact_bytes: int = 0,
+                 cancel_seconds: float | None = None):
         self.seed = seed
         self.run_seconds = run_seconds
+        self.cancel_seconds = run_seconds if cancel_seconds is None else cancel_seconds
         self.big_artifact_bytes = big_artifact_bytes
         self.anchor_us = to_us(now or datetime.now(timezone.utc))
         self._monotonic0 = time.monotonic()
@@ -1854,8 +1883,10 @@ class Workspace:
                 python_error_log, task_run.started, script, error, file_status=file_status))]
 
     def _live_tasks(self, run: Run, now_us: int) -> list[TaskRun]:
-        """Task runs of a run started through the API, as they stand at ``now_us``."""
-        phase, started, completed, _ = run.state(now_us)
+        """Task runs of a run started through the API, as they stand at ``now_us`` (or when it
+        was cancelled: ``_cancelled_view`` takes it from there)."""
+        moment = now_us if run.cancel_at is None else min(now_us, run.cancel_at)
+        phase, started, completed, _ = run._progress(moment)
         result = []
         for position, task in enumerate(t for t in run.pipeline.tasks if t.task_id in run.live_task_ids):
             status = {"CREATED": "CREATED", "SUCCEEDED": "SUCCEEDED"}.get(
@@ -1878,10 +1909,25 @@ class Workspace:
 
     def task_runs_of(self, run: Run, now_us: int) -> list[TaskRun]:
         if run.live_seconds is not None:
-            return self._live_tasks(run, now_us)
+            return _cancelled_view(run, self._live_tasks(run, now_us), now_us)
         if run.tasks is None:
             run.tasks = self._template_tasks(run)  # the same every time, so a race is harmless
-        return run.tasks
+        return _cancelled_view(run, run.tasks, now_us)
+
+    def cancel_run(self, run: Run, force: bool, now_us: int) -> None:
+        """Ask ``run`` to cancel (it stays CANCELLING for ``cancel_seconds``), or force a run that a
+        cancel left CANCELLING to CANCELLED now; HTTPError 400 when the run cannot be."""
+        with self._lock:
+            status = run.phase(now_us)
+            if status in TERMINAL_RUN_STATUSES:
+                raise HTTPError(400, f"Pipeline run is already {status} and cannot be cancelled.")
+            if force and status != "CANCELLING":
+                raise HTTPError(400, "A pipeline run can only be force-cancelled after a cancel "
+                                     "request has left it CANCELLING.")
+            if force:
+                run.forced_at = now_us
+            elif status != "CANCELLING":
+                run.cancel_at, run.cancel_us = now_us, int(self.cancel_seconds * _US)
 
     def latest_run(self, pipeline_id: str) -> Run | None:
         with self._lock:
@@ -1938,6 +1984,26 @@ class Workspace:
         return run
 
 
+def _cancelled_view(run: Run, task_runs: list[TaskRun], now_us: int) -> list[TaskRun]:
+    """Task runs of a cancelled run: what was running is CANCELLING, then CANCELLED; what had
+    not started is SKIPPED once the run is CANCELLED."""
+    if run.cancel_at is None or now_us < run.cancel_at:
+        return task_runs
+    status, _, completed, updated = run.state(now_us)
+    result = []
+    for task_run in task_runs:
+        if task_run.status in ("RUNNING", "CANCELLING"):
+            task_run = dataclasses.replace(
+                task_run, status=status, updated=updated, completed=completed,
+                message="Task is being cancelled." if status == "CANCELLING" else "Task cancelled.")
+        elif task_run.status in ("CREATED", "QUEUED") and status == "CANCELLED":
+            task_run = dataclasses.replace(
+                task_run, status="SKIPPED", updated=updated, completed=completed, attempts=0,
+                message="Skipped because the pipeline run was cancelled.")
+        result.append(task_run)
+    return result
+
+
 def _downstream(tasks, task_id: str) -> set[str]:
     """Every task that depends, directly or not, on ``task_id``."""
     found: set[str] = set()
@@ -1971,7 +2037,8 @@ def run_row(run: Run, now_us: int) -> dict:
         "accountId": ACCOUNT_ID, "envId": run.env.id, "envName": run.env.name, "runStatus": status,
         "hasAnomalies": bool(run.anomalies), "anomalies": run.anomalies,
         "triggeredBy": [run.trigger or {"triggerType": "MANUAL"}], "childPipelineRuns": [],
-        "message": run.message if run.live_seconds is None and run.message else RUN_MESSAGES[status],
+        "message": run.message if run.live_seconds is None and run.cancel_at is None and run.message
+        else RUN_MESSAGES[status],
         "pipelineVersionNumber": run.version, "createdAt": iso(run.created), "updatedAt": iso(updated),
         "completedAt": iso(completed), "startedAt": iso(started), "branch": run.branch,
         "commit": run.commit, "gitLink": None,
@@ -2037,6 +2104,40 @@ def pipeline_definition(pipeline: Pipeline) -> dict:
         "schedule": pipeline.schedule, "sensors": {}, "triggerEvents": [], "webhook": pipeline.webhook,
         "configuration": None, "inputs": pipeline.inputs, "meta": None, "alerts": None,
     }
+
+
+# The workspace's connections: (connectionId, integration, connectionName, authStatus, isDefault,
+# days since created, days since updated). Every connection a task uses is here.
+CONNECTIONS = (
+    ("snowflake_prod_48213", "SNOWFLAKE", "Snowflake production", "SUCCEEDED", True, 410, 35),
+    ("fivetran_prod_30571", "FIVETRAN", "Fivetran production", "SUCCEEDED", True, 380, 60),
+    ("tableau_cloud_11902", "TABLEAU_CLOUD", "Tableau Cloud", "SUCCEEDED", True, 300, 90),
+    ("python_prod_runner", "PYTHON", "Python production runner", "SUCCEEDED", True, 290, 12),
+    ("snowflake_finance_20931", "SNOWFLAKE", "Snowflake finance", "SUCCEEDED", False, 250, 40),
+    ("http_partner_api", "HTTP", "Partner API", "SUCCEEDED", True, 220, 30),
+    ("dbt_cloud_prod", "DBT", "dbt Cloud production", "SUCCEEDED", True, 200, 25),
+    ("http_ads_api", "HTTP", "Ads API", "SUCCEEDED", False, 150, 20),
+    (AUTH_FAIL_CONNECTION_ID, "SNOWFLAKE", "Snowflake marketing", "FAILED", False, 120, 1),
+    ("http_alert_hook", "HTTP", "Alert webhook", "SUCCEEDED", False, 90, 45),
+    ("fivetran_legacy_10027", "FIVETRAN", "Fivetran legacy account", "DEPRECATED", False, 700, 400),
+    ("databricks_dev_55310", "DATABRICKS", "Databricks development", "INITIATED", True, 2, 2),
+)
+
+
+def connection_row(connection: tuple, anchor_us: int) -> dict:
+    """An ``IntegrationConnectionMetadataResponse`` (metadata only, never credentials)."""
+    connection_id, integration, name, auth_status, is_default, created_days, updated_days = connection
+    return {"integration": integration, "authStatus": auth_status, "connectionId": connection_id,
+            "connectionName": name, "isDefault": is_default,
+            "updatedAt": iso(anchor_us - updated_days * _DAY_US - 3_118_205),
+            "createdAt": iso(anchor_us - created_days * _DAY_US - 41_907_331)}
+
+
+@functools.lru_cache(maxsize=None)
+def spec_enum(name: str) -> tuple[str, ...]:
+    """An enum of the published spec, from ``api_facts.json`` beside this file."""
+    facts = json.loads(Path(__file__).with_name("api_facts.json").read_text(encoding="utf-8"))
+    return tuple(facts["enums"][name])
 
 
 def environment_row(environment: Environment) -> dict:
@@ -2334,6 +2435,8 @@ class Api:
             ("GET", "/pipeline", self.get_pipeline),
             ("GET", "/pipelines/data", self.get_pipeline_data),
             ("POST", "/pipelines/{pipeline_id_or_alias}/start", self.start_pipeline),
+            ("POST", "/pipeline_runs/{pipeline_run_id}/cancel", self.cancel_pipeline_run),
+            ("GET", "/integrations/connections", self.list_connections),
         )
         self.routes = [(method, path, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)),
                         handler) for method, path, handler in routes]
@@ -2440,6 +2543,16 @@ class Api:
         inputs.raise_errors()
         return json_response(run_row(self._run_or_404(run_id), now))
 
+    def cancel_pipeline_run(self, request: Request, inputs: Inputs, now: int) -> Response:
+        """204 without a body; the run goes CANCELLING, then CANCELLED after ``cancel_seconds``
+        (at once with ``force``, which only a CANCELLING run accepts); 400 on a finished run."""
+        run_id = inputs.path_uuid4("pipeline_run_id")
+        body = _model_body(request.body, inputs, {"force": (bool, "bool_type")})
+        inputs.raise_errors()
+        run = self._run_or_404(run_id)
+        self.workspace.cancel_run(run, bool(body.get("force")), now)
+        return Response(204, {})
+
     def list_run_task_runs(self, request: Request, inputs: Inputs, now: int) -> Response:
         run_id = inputs.path_uuid4("pipeline_run_id")
         page = inputs.integer("page", 1, ge=1)
@@ -2481,11 +2594,11 @@ class Api:
         low, high = inputs.timestamp("time_from"), inputs.timestamp("time_to")
         status = inputs.choice("status", OPERATION_STATUSES)
         task_run_id = inputs.query_uuid4("task_run_id")
+        integration = inputs.choice("integration", spec_enum("IntegrationsEnum"))
         page = inputs.integer("page", 1, ge=1)
         page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE)
         inputs.raise_errors()
         kinds = check_statuses(inputs.comma_list("operation_type"), OPERATION_TYPES, "operation_type")
-        integration = inputs.get("integration")
         external_id = inputs.get("external_id")
         low, high = time_window(low, high, now, MAX_WINDOW_DAYS * _DAY_US)
         operations = [o for o in self.workspace.operations_between(low, high, task_run_id)
@@ -2509,6 +2622,17 @@ class Api:
                                           createdAt=iso(environment.created_us),
                                           updatedAt=iso(environment.created_us)))
         raise HTTPError(404, "Environment not found")
+
+    def list_connections(self, request: Request, inputs: Inputs, now: int) -> Response:
+        """A plain array of connection metadata (never secrets), filtered by one integration
+        and one authStatus."""
+        integration = inputs.choice("integration", spec_enum("IntegrationsEnum"))
+        auth_status = inputs.choice("authStatus", AUTH_STATUSES)
+        inputs.raise_errors()
+        rows = [connection_row(c, self.workspace.anchor_us) for c in CONNECTIONS
+                if (integration is None or c[1] == integration)
+                and (auth_status is None or c[3] == auth_status)]
+        return json_response(self._arrange(request, rows, lambda r: (r["createdAt"], r["connectionId"])))
 
     # -- logs and artifacts ----------------------------------------------------------------------
 
@@ -2659,21 +2783,7 @@ def _start_body(raw: bytes, inputs: Inputs, snake_case: bool = True) -> dict:
     """Validate a start body (``WebhookRequestData``, extra keys forbidden); camelCase field
     names, and with ``snake_case`` their snake_case spellings too (like a pydantic model with
     aliases and populate_by_name)."""
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        position = getattr(error, "pos", 0)
-        inputs.add_error("json_invalid", "body", position, "JSON decode error", {},
-                         {"error": getattr(error, "msg", str(error))})
-        return {}
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        inputs.add_error("model_attributes_type", "body", None,
-                         "Input should be a valid dictionary or object to extract fields from", body)
-        return {}
+    body = _json_object(raw, inputs)
     clean = {}
     for name, value in body.items():
         camel = name if name in _START_FIELDS else _START_ALIASES.get(name) if snake_case else None
@@ -2691,6 +2801,43 @@ def _start_body(raw: bytes, inputs: Inputs, snake_case: bool = True) -> dict:
                     inputs.add_error("string_type", "body", (name, index),
                                      "Input should be a valid string", item)
         clean.setdefault(camel, value)
+    return clean
+
+
+def _json_object(raw: bytes, inputs: Inputs) -> dict:
+    """An optional JSON object body: {} when absent or null; 422 errors recorded otherwise."""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        position = getattr(error, "pos", 0)
+        inputs.add_error("json_invalid", "body", position, "JSON decode error", {},
+                         {"error": getattr(error, "msg", str(error))})
+        return {}
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        inputs.add_error("model_attributes_type", "body", None,
+                         "Input should be a valid dictionary or object to extract fields from", body)
+        return {}
+    return body
+
+
+def _model_body(raw: bytes, inputs: Inputs, fields: dict) -> dict:
+    """An optional body of a closed model whose fields are optional but not nullable: ``fields``
+    maps each name to (JSON type, error type); other keys are ``extra_forbidden``."""
+    clean = {}
+    for name, value in _json_object(raw, inputs).items():
+        if name not in fields:
+            inputs.add_error("extra_forbidden", "body", name, "Extra inputs are not permitted", value)
+            continue
+        json_type, error_type = fields[name]
+        wrong_bool = json_type is not bool and isinstance(value, bool)
+        if wrong_bool or not isinstance(value, json_type):
+            inputs.add_error(error_type, "body", name, _TYPE_MESSAGES[error_type], value)
+            continue
+        clean[name] = value
     return clean
 
 
@@ -2977,11 +3124,12 @@ class FakeOrchestra:
     def __init__(self, api_key: str = DEFAULT_API_KEY, non_enterprise_keys=(), seed: int = 7,
                  runs: int = 1500, run_seconds: float = 3.0, now: datetime | None = None,
                  big_artifact_bytes: int = 0, response_check=None, mode: str = "kind",
-                 switches: dict | None = None):
+                 switches: dict | None = None, cancel_seconds: float | None = None):
         non_enterprise_keys = tuple(non_enterprise_keys)
         self.mode = mode
         self.switches = mode_switches(mode, switches)
         self.workspace = Workspace(seed=seed, runs=runs, now=now, run_seconds=run_seconds,
+                                   cancel_seconds=cancel_seconds,
                                    big_artifact_bytes=big_artifact_bytes)
         self.api = Api(self.workspace, api_key, non_enterprise_keys, self.switches)
         self._secrets = tuple(k for k in (api_key, *non_enterprise_keys) if k)

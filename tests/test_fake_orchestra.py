@@ -1106,3 +1106,113 @@ def test_artifact_ranges_are_ignored_where_the_mode_says_but_log_ranges_never(fa
         assert part.status_code == 200 and "content-range" not in part.headers
         assert part.content == artifact(fake, "run_results.json").content and len(part.content) > 10
     assert dbt_log(fake, {"Range": "bytes=0-9"}).status_code == 206
+
+
+# -- cancelling runs --------------------------------------------------------------------------------------
+
+def cancel(fake, run_id, body=None, **kwargs):
+    return requests.post(fake.base_url + f"/pipeline_runs/{run_id}/cancel", json=body, headers=AUTH,
+                         timeout=10, **kwargs)
+
+
+def test_a_cancel_answers_204_and_leaves_the_run_cancelling_until_forced():
+    with FakeOrchestra(runs=0, run_seconds=60, cancel_seconds=60) as fake:
+        run_id = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start").json()["pipelineRunId"]
+        response = cancel(fake, run_id)
+        assert (response.status_code, response.content) == (204, b"")
+        run = get(fake, f"/pipeline_runs/{run_id}/status").json()
+        assert (run["runStatus"], run["completedAt"]) == ("CANCELLING", None)
+        assert run["message"] == fo.RUN_MESSAGES["CANCELLING"]
+        assert cancel(fake, run_id, {"force": False}).status_code == 204    # again: still CANCELLING
+        assert cancel(fake, run_id, {"force": True}).status_code == 204
+        run = get(fake, f"/pipeline_runs/{run_id}/status").json()
+        assert run["runStatus"] == "CANCELLED" and run["completedAt"] is not None
+        tasks = get(fake, f"/pipeline_runs/{run_id}/task_runs").json()["results"]
+        assert {t["status"] for t in tasks} <= {"CANCELLED", "SKIPPED"}
+        again = cancel(fake, run_id, {"force": True})
+        assert (again.status_code, again.json()) == (400, {
+            "detail": "Pipeline run is already CANCELLED and cannot be cancelled."})
+
+
+def test_a_cancelled_run_turns_cancelled_over_the_fake_clock():
+    with FakeOrchestra(runs=0, run_seconds=60, cancel_seconds=0.2) as fake:
+        run_id = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start").json()["pipelineRunId"]
+        assert cancel(fake, run_id).status_code == 204
+        seen = []
+        deadline = time.monotonic() + 10
+        while (not seen or seen[-1] != "CANCELLED") and time.monotonic() < deadline:
+            status = get(fake, f"/pipeline_runs/{run_id}/status").json()["runStatus"]
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            time.sleep(0.02)
+        assert seen in (["CANCELLING", "CANCELLED"], ["CANCELLED"])
+        listed = get(fake, "/pipeline_runs", status="CANCELLED", pipeline_ids=fo.PIPELINE_ID).json()
+        assert [r["id"] for r in listed["results"]] == [run_id]
+
+
+def test_a_running_scenario_run_can_be_cancelled_and_its_task_follows():
+    with FakeOrchestra(runs=0, cancel_seconds=60) as fake:
+        assert cancel(fake, fo.RUNNING_RUN_ID, {"force": True}).status_code == 400   # not CANCELLING yet
+        assert get(fake, f"/pipeline_runs/{fo.RUNNING_RUN_ID}/status").json()["runStatus"] == "RUNNING"
+        assert cancel(fake, fo.RUNNING_RUN_ID, None).status_code == 204
+        (task,) = get(fake, f"/pipeline_runs/{fo.RUNNING_RUN_ID}/task_runs").json()["results"]
+        assert (task["id"], task["status"]) == (fo.GROWING_TASK_RUN_ID, "CANCELLING")
+
+
+def test_force_before_a_cancel_and_cancels_of_finished_runs_are_400():
+    with FakeOrchestra(runs=0) as fake:
+        early = cancel(fake, fo.RUNNING_RUN_ID, {"force": True})
+        assert early.status_code == 400 and "CANCELLING" in early.json()["detail"]
+        for run_id, status in ((fo.FAILED_RUN_ID, "FAILED"), (fo.GOOD_RUN_ID, "SUCCEEDED"),
+                               (fo.WARNING_RUN_ID, "WARNING"), (fo.SKIPPED_RUN_ID, "SKIPPED"),
+                               (fo.CANCELLED_RUN_ID, "CANCELLED")):
+            for body in (None, {"force": True}):
+                response = cancel(fake, run_id, body)
+                assert response.status_code == 400 and status in response.json()["detail"]
+            assert get(fake, f"/pipeline_runs/{run_id}/status").json()["runStatus"] == status
+
+
+def test_cancel_bodies_are_validated_like_fastapi(fake):
+    extra = cancel(fake, fo.FAILED_RUN_ID, {"force": True, "reason": "stuck"})
+    assert (extra.status_code, extra.json()["detail"]) == (422, [{
+        "type": "extra_forbidden", "loc": ["body", "reason"], "msg": "Extra inputs are not permitted",
+        "input": "stuck"}])
+    for value in ("yes", None, 1):
+        typed = cancel(fake, fo.FAILED_RUN_ID, {"force": value})
+        assert typed.status_code == 422 and typed.json()["detail"][0]["type"] == "bool_type"
+    assert cancel(fake, "8e808ad7").status_code == 422
+    missing = cancel(fake, "0f0e0d0c-0b0a-4908-8706-050403020100")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Pipeline run not found"})
+    assert requests.get(fake.base_url + f"/pipeline_runs/{fo.FAILED_RUN_ID}/cancel", headers=AUTH,
+                        timeout=5).status_code == 405
+
+
+# -- integration connections ------------------------------------------------------------------------------
+
+CONNECTION_FIELDS = {"integration", "authStatus", "connectionId", "connectionName", "isDefault",
+                     "updatedAt", "createdAt"}
+
+
+def test_connections_are_a_bare_array_covering_every_connection_a_task_uses(fake):
+    rows = get(fake, "/integrations/connections").json()
+    assert isinstance(rows, list) and all(set(r) == CONNECTION_FIELDS for r in rows)
+    by_id = {r["connectionId"]: r for r in rows}
+    used = {t.connection for p in fake.workspace.pipelines for t in p.tasks if t.connection}
+    assert used <= set(by_id)
+    assert by_id["snowflake_prod_48213"]["authStatus"] == "SUCCEEDED"
+    assert by_id[fo.AUTH_FAIL_CONNECTION_ID]["authStatus"] == "FAILED"
+    assert {"DEPRECATED", "INITIATED"} <= {r["authStatus"] for r in rows}
+    assert all(r["createdAt"] <= r["updatedAt"] for r in rows)
+
+
+def test_connections_filter_by_one_integration_and_one_auth_status(fake):
+    snowflake = get(fake, "/integrations/connections", integration="SNOWFLAKE").json()
+    assert len(snowflake) >= 3 and {r["integration"] for r in snowflake} == {"SNOWFLAKE"}
+    failed = get(fake, "/integrations/connections", authStatus="FAILED", integration="SNOWFLAKE").json()
+    assert [r["connectionId"] for r in failed] == [fo.AUTH_FAIL_CONNECTION_ID]
+    assert get(fake, "/integrations/connections", integration="AIRFLOW").json() == []
+    bad = get(fake, "/integrations/connections", authStatus="AUTHENTICATED", integration="SNOWFLAKE,HTTP")
+    assert bad.status_code == 422
+    assert [(e["loc"], e["type"]) for e in bad.json()["detail"]] == [
+        (["query", "integration"], "enum"), (["query", "authStatus"], "enum")]
+    assert get(fake, "/operations", integration="dbt").status_code == 422
