@@ -81,6 +81,10 @@ Rules it enforces, in the real API's order (route 404/405, then auth, then 422, 
   ``filename``, start-body keys that are unknown (``extra_forbidden``) or of the wrong type,
   invalid JSON. Unknown query parameters are ignored (``limit``, ``offset``, ``per_page``, and
   ``pipeline_run_id(s)`` on ``/task_runs``).
+* ``GET /pipeline`` and ``GET /pipelines/data`` take one selector; ``version`` (an integer, else
+  422) must be one of an Orchestra-backed pipeline's versions (else 404 "Pipeline version not
+  found") and picks that version's definition; ``branch`` and ``commit`` are accepted as they are.
+  Task runs of grouped tasks without task-level dependencies have ``dependsOn: null``.
 * Windows on ``createdAt`` (``insertedAt`` for operations): none -> the last 7 days (24 hours for
   ``/task_runs``); one bound, ``time_from >= time_to`` or a range of 7 days or more -> 400; a bad
   value in a comma-list ``status``/``operation_type`` -> 400.
@@ -194,6 +198,37 @@ AMBIGUOUS_PREFIX, AMBIGUOUS_RUN_IDS two SUCCEEDED runs in the last 7 days (diffe
 INPUT_PIPELINE_ID,                  "Run Command" declares a required input ``command``: starting it
 INPUT_PIPELINE_ALIAS, REQUIRED_INPUT without runInputs.command -> 400
 PAUSED_PIPELINE_ALIAS               a paused pipeline that never ran
+NO_RUN_ID_PIPELINE_ID,              "Adhoc Backfill", never ran; with start_without_run_id its start
+NO_RUN_ID_PIPELINE_ALIAS            answers 200 without pipelineRunId (the run is still created)
+OLD_FAILED_RUN_ID,                  the nightly run OLD_FAILED_NIGHT (9) nights before FAILED_RUN_ID:
+OLD_FAILED_TASK_RUN_ID              FAILED, older than 7 days; its dbt task FAILED with logs
+                                    (DEBUG_LOG_FILENAME, DBT_LOG_FILENAME) and artifacts. Only an
+                                    explicit window reaches it on /pipeline_runs and /task_runs;
+                                    per_run_retention_days hides it from the per-run listing
+MATRIX_PIPELINE_ID,                 "Regional Loads": prepare_regions -> task group MATRIX_GROUP_ID
+MATRIX_PIPELINE_ALIAS,              (matrix over MATRIX_REGIONS, continueOnError) holding task
+MATRIX_GROUP_ID, MATRIX_TASK_ID,    MATRIX_TASK_ID -> publish_regions (dependsOn the group ID)
+MATRIX_REGIONS
+MATRIX_RUN_ID                       its run, FAILED: the parent MATRIX_PARENT_TASK_RUN_ID
+                                    (matrixParent true, FAILED) and children with the same taskId
+                                    and matrixParentId, told apart only by taskParameters.region /
+                                    runParameters.region; publish_regions SKIPPED
+MATRIX_EU_TASK_RUN_ID               eu: SUCCEEDED
+MATRIX_US_FIRST_TASK_RUN_ID,        us: FAILED (superseded), then retried: a new row with the same
+MATRIX_US_RETRY_TASK_RUN_ID         identity and a later createdAt, SUCCEEDED (flaky); both
+                                    numberOfAttempts 2, attemptNumber 1 and 2 where served
+MATRIX_APAC_TASK_RUN_ID             apac: FAILED, not retried
+GROUP_PIPELINE_ID,                  "Warehouse Build" (Orchestra-backed, latest version
+GROUP_PIPELINE_ALIAS,               GROUP_PIPELINE_VERSION = 5): task groups "ingest" and
+GROUP_PIPELINE_VERSION              "transform" (dependsOn ["ingest"]); no task-level dependsOn;
+                                    version 5 added transform_payments
+GROUP_RUN_ID, GROUP_RUN_VERSION     its run of version 4, FAILED: ingest_customers
+GROUP_FAILED_TASK_RUN_ID,           (GROUP_FAILED_TASK_RUN_ID) FAILED, both transform tasks
+GROUP_SKIPPED_TASK_RUN_IDS          (GROUP_SKIPPED_TASK_RUN_IDS) SKIPPED; every task run has
+                                    dependsOn null. ``/status`` carries ``data`` (the run's
+                                    PipelineRunModel) unless run_data_on_status is off; then
+                                    ``GET /pipelines/data?alias=...&version=4`` has the definition
+CONNECTIONS                         the rows of ``GET /integrations/connections``
 DEFAULT_API_KEY, API_PREFIX         "test-key", "/api/engine/public"
 =================================== ==========================================================
 """
@@ -310,6 +345,33 @@ REQUIRED_INPUT = "command"
 PAUSED_PIPELINE_ALIAS = "legacy_export"
 NO_RUN_ID_PIPELINE_ID = "dee899cc-b9d6-489c-b2ed-1ebb3c159dd0"
 NO_RUN_ID_PIPELINE_ALIAS = "adhoc_backfill"
+
+OLD_FAILED_RUN_ID = "ee72c553-1f89-44b7-b9a8-ca780a3f5477"
+OLD_FAILED_TASK_RUN_ID = "569b4ec8-7f8c-4606-9ffc-1a5716967650"
+OLD_FAILED_NIGHT = 9   # nights before last night's FAILED_RUN_ID
+_OLD_OTHER_TASK_RUN_IDS = ("6cd6e044-bf6e-4c97-a9de-3b580ccee208", "c32a5070-7f4b-413a-8802-75ceaf6f6dff")
+
+MATRIX_PIPELINE_ID = "5af54c3f-a3bc-4b3c-9641-5aae4334136b"
+MATRIX_PIPELINE_ALIAS = "regional_loads"
+MATRIX_RUN_ID = "fa4c3bcf-d7f9-48f4-81cf-a868555c5fdc"
+MATRIX_TASK_ID = "load_region"
+MATRIX_GROUP_ID = "regional_load"
+MATRIX_REGIONS = ("eu", "us", "apac")
+MATRIX_PARENT_TASK_RUN_ID = "ca6b946f-6dd6-49a5-aa32-a8f6e2e400bc"
+MATRIX_EU_TASK_RUN_ID = "0b7aaa86-a7c5-4d76-9f4e-b5bc44214307"
+MATRIX_US_FIRST_TASK_RUN_ID = "459d801e-333d-4ad7-95ad-038003fa4d6b"
+MATRIX_US_RETRY_TASK_RUN_ID = "57b019c5-f430-45af-bd3b-d7332f94fa87"
+MATRIX_APAC_TASK_RUN_ID = "24be50d1-e816-4678-94b3-f8cd0fb5df2f"
+_MATRIX_OTHER_TASK_RUN_IDS = ("5a81af3e-6d65-4ec4-8ca7-a9b62f933dac", "c7fe7594-14dc-4355-996f-b30c247fca84")
+
+GROUP_PIPELINE_ID = "0ded570d-1bc5-4bc7-9c1c-d957f6bd5bbd"
+GROUP_PIPELINE_ALIAS = "warehouse_build"
+GROUP_PIPELINE_VERSION = 5   # the latest; version 5 added transform_payments
+GROUP_RUN_ID = "6e9f28b9-f8c7-49ab-bacc-4e1fd18235b4"
+GROUP_RUN_VERSION = 4
+GROUP_FAILED_TASK_RUN_ID = "51aad393-e45a-4a5c-975e-bab695c86a30"
+GROUP_SKIPPED_TASK_RUN_IDS = ("ae480249-8f21-4f6e-84fc-172c23a6c9aa", "2b16a6f1-1ec3-4bf3-82aa-91f5550b4210")
+_GROUP_OTHER_TASK_RUN_ID = "b1fb352f-c87f-4cc0-8d0f-1d4342997c65"
 
 PIPELINE_RUN_STATUSES = (
     "CREATED", "RUNNING", "SUCCEEDED", "WARNING", "FAILED", "SKIPPED", "CANCELLING", "CANCELLED",
@@ -986,6 +1048,18 @@ class TaskDef:
     depends_on: tuple[str, ...] = ()
     warn_on_failure: bool = False
     retries: int = 0
+    group: str | None = None           # the task group holding it (its dependsOn is the group's)
+    since_version: int | None = None   # added in this version of an Orchestra-backed pipeline
+
+
+@dataclass(frozen=True)
+class GroupDef:
+    """A task group of a pipeline definition (``TaskGroupModel``)."""
+
+    group_id: str
+    name: str
+    depends_on: tuple[str, ...] = ()
+    matrix: dict | None = None
 
 
 @dataclass
@@ -1004,6 +1078,7 @@ class Pipeline:
     inputs: dict | None = None
     paused: bool = False
     version: int | None = None  # Orchestra-backed pipelines only
+    groups: tuple[GroupDef, ...] = ()
 
     @property
     def yaml_path(self) -> str:
@@ -1099,6 +1174,9 @@ class TaskRun:
     superseded: bool = False
     logs: list[LogFile] = field(default_factory=list)
     artifacts: dict = field(default_factory=dict)
+    matrix_parent: bool = False
+    matrix_parent_id: str | None = None
+    task_parameters: dict | None = None   # as run (a matrix child's rendered values), else the task's
 
 
 RUN_MESSAGES = {
@@ -1165,9 +1243,9 @@ def _scheduled(pipeline: Pipeline) -> dict:
 
 
 def _task(task_id, name, integration, job, parameters, connection=None, depends_on=(),
-          warn_on_failure=False, retries=0) -> TaskDef:
+          warn_on_failure=False, retries=0, group=None, since_version=None) -> TaskDef:
     return TaskDef(task_id, name, integration, job, parameters, connection, tuple(depends_on),
-                   warn_on_failure, retries)
+                   warn_on_failure, retries, group, since_version)
 
 
 def _catalogue(anchor_us: int) -> list[Pipeline]:
@@ -1247,6 +1325,39 @@ def _catalogue(anchor_us: int) -> list[Pipeline]:
                   {"command": "python backfill/orders.py", "package_manager": "PIP"},
                   "python_prod_runner"),
         ), made(20), made(20), 90, storage="ORCHESTRA", repository=None, version=2),
+        Pipeline(MATRIX_PIPELINE_ID, "Regional Loads", MATRIX_PIPELINE_ALIAS, (
+            _task("prepare_regions", "Prepare regions", "SNOWFLAKE", "SNOWFLAKE_RUN_QUERY",
+                  {"statement": "call analytics.regional.prepare()"}, "snowflake_prod_48213"),
+            _task(MATRIX_TASK_ID, "Load region", "PYTHON", "PYTHON_EXECUTE_SCRIPT",
+                  {"command": "python loads/load_region.py --region ${{ matrix.region }}",
+                   "package_manager": "PIP"}, "python_prod_runner", retries=1, group=MATRIX_GROUP_ID),
+            _task("publish_regions", "Publish regional extract", "TABLEAU_CLOUD",
+                  "TABLEAU_REFRESH_EXTRACT", {"datasource_id": "regional_extract"},
+                  "tableau_cloud_11902", [MATRIX_GROUP_ID]),
+        ), made(65), made(7), 420, _schedule("Daily regional", "0 4 * * ? *"), groups=(
+            GroupDef(MATRIX_GROUP_ID, "Regional load", ("prepare_regions",),
+                     {"inputs": {"region": list(MATRIX_REGIONS)}, "maxParallel": 3,
+                      "sequential": None, "continueOnError": True}),
+        )),
+        Pipeline(GROUP_PIPELINE_ID, "Warehouse Build", GROUP_PIPELINE_ALIAS, (
+            _task("ingest_orders", "Ingest orders", "FIVETRAN", "FIVETRAN_SYNC_ALL",
+                  {"connector_id": "shop_orders"}, "fivetran_prod_30571", group="ingest"),
+            _task("ingest_customers", "Ingest customers", "FIVETRAN", "FIVETRAN_SYNC_ALL",
+                  {"connector_id": "crm_customers"}, "fivetran_prod_30571", group="ingest"),
+            _task("transform_orders", "dbt build orders", "DBT_CORE", "DBT_CORE_EXECUTE",
+                  dict(dbt_params, commands="dbt build --select orders"), "snowflake_prod_48213",
+                  group="transform"),
+            _task("transform_customers", "dbt build customers", "DBT_CORE", "DBT_CORE_EXECUTE",
+                  dict(dbt_params, commands="dbt build --select customers"), "snowflake_prod_48213",
+                  group="transform"),
+            _task("transform_payments", "dbt build payments", "DBT_CORE", "DBT_CORE_EXECUTE",
+                  dict(dbt_params, commands="dbt build --select payments"), "snowflake_prod_48213",
+                  group="transform", since_version=GROUP_PIPELINE_VERSION),
+        ), made(95), made(1), 380, _schedule("Twice daily", "0 5,17 * * ? *"), storage="ORCHESTRA",
+            repository=None, version=GROUP_PIPELINE_VERSION, groups=(
+            GroupDef("ingest", "Ingest"),
+            GroupDef("transform", "Transform", ("ingest",)),
+        )),
         # The pipelines that carry the generated volume:
         Pipeline("4b8f1a6e-3d0c-4c75-a2e8-5f9b3d7a1c04", "Customer 360", "customer_360", (
             _task("sync_crm", "Sync CRM", "FIVETRAN", "FIVETRAN_SYNC_ALL",
@@ -1438,6 +1549,8 @@ class Workspace:
         self._add_cascade(now - 5 * _HOUR_US - 501_338_027)
         self._add_no_logs(now - 8 * _HOUR_US - 250_114_902)
         self._add_auth_failure(now - 10 * _HOUR_US - 33_507_761)
+        self._add_matrix(now - 4 * _HOUR_US - 207_314_552)
+        self._add_group_failure(now - 7 * _HOUR_US - 140_226_903)
         # History for the scenario pipelines: one successful run a day before each scenario.
         for alias, hours_ago in (("partner_api_sync", 3), ("finance_close", 5), ("dbt_cloud_marts", 8),
                                  ("marketing_spend", 10), ("intraday_refresh", 2)):
@@ -1501,17 +1614,42 @@ class Workspace:
         self._attach(good, self._template_tasks(good, {"transform_core": GOOD_DBT_TASK_RUN_ID}))
         self._add_dbt_operations(good.tasks[1], [self._new_id(rng) for _ in range(3)], failed=False)
 
-        outcomes = {9: "FAILED", 17: "WARNING", 23: "FAILED"}
+        outcomes = {OLD_FAILED_NIGHT: "FAILED", 17: "WARNING", 23: "FAILED"}
         for night in range(2, 30):
             status = outcomes.get(night, "SUCCEEDED")
             created = clock("02:00:00", -night) + rng.randrange(_US)
             commit = GOOD_COMMIT if night < 4 else None
-            run = self._scenario_run(self._new_id(rng), PIPELINE_ALIAS, self.prod, created, status,
+            run_id = self._new_id(rng)
+            run = self._scenario_run(OLD_FAILED_RUN_ID if night == OLD_FAILED_NIGHT else run_id,
+                                     PIPELINE_ALIAS, self.prod, created, status,
                                      600 + rng.randrange(120), commit=commit)
+            if run.id == OLD_FAILED_RUN_ID:
+                self._attach_old_failure(run)
             if status == "SUCCEEDED":
                 self._attach(run, self._template_tasks(run))
                 self._add_dbt_operations(run.tasks[1], [self._new_id(rng) for _ in range(3)],
                                          failed=False)
+
+    def _attach_old_failure(self, run: Run) -> None:
+        """The nightly failure nine nights before last night's: older than 7 days, with logs."""
+        error = _FAILURES["DBT_CORE"][2]
+        dbt_started = run.started + 371_000_000
+        seconds = (run.completed - run.created) / _US
+        self._attach(run, [
+            self._task_run(run, "extract_orders", _OLD_OTHER_TASK_RUN_IDS[0], "SUCCEEDED",
+                           started_s=4.0, completed_s=370.2),
+            self._task_run(
+                run, "transform_core", OLD_FAILED_TASK_RUN_ID, "FAILED", started_s=374.1,
+                completed_s=seconds - 1.3, message=_FAILURES["DBT_CORE"][0],
+                external_status=_FAILURES["DBT_CORE"][1], external_message=error,
+                logs=[LogFile(DEBUG_LOG_FILENAME, 1, "dbt debug", text_file(dbt_debug_log, dbt_started)),
+                      LogFile(DBT_LOG_FILENAME, 1, "dbt build", text_file(
+                          short_dbt_log, dbt_started + 3_000_000, error))],
+                artifacts=self._dbt_artifacts(run.completed - 2_000_000, failed=True)),
+            self._task_run(run, "refresh_dashboards", _OLD_OTHER_TASK_RUN_IDS[1], "SKIPPED",
+                           started_s=None, completed_s=seconds - 0.9, attempts=0,
+                           message="Skipped because an upstream task failed."),
+        ])
 
     def _dbt_artifacts(self, generated_at: int, *, failed: bool, big: bool = False) -> dict:
         artifacts = {
@@ -1743,6 +1881,72 @@ class Workspace:
             external_message="250001 (08001): Failed to connect to DB: "
                              "acme-xy12345.snowflakecomputing.com:443. Incorrect username or "
                              "password was specified.")])
+
+    def _add_matrix(self, created: int) -> None:
+        """A matrix task over three regions: eu succeeds, us fails and its retry succeeds (the
+        same identity, a later createdAt), apac fails and is not retried; the parent FAILED."""
+        run = self._scenario_run(MATRIX_RUN_ID, MATRIX_PIPELINE_ALIAS, self.prod, created, "FAILED",
+                                 401.2)
+        script = "loads/load_region.py"
+        template = run.pipeline.tasks[1].parameters["command"]
+
+        def child(task_run_id, region, status, created_s, started_s, completed_s, *, attempt=1,
+                  attempts=1, error=None, superseded=False, earlier_logs=()):
+            command = template.replace("${{ matrix.region }}", region)
+            log = LogFile(f"{attempt}/run_script", attempt, command, text_file(
+                python_error_log, run.created + round(started_s * _US), script, error))
+            failure = {"message": "Python script failed with exit code 1.", "external_status": "1",
+                       "external_message": error} if error else {}
+            return self._task_run(
+                run, MATRIX_TASK_ID, task_run_id, status, created_s=created_s, started_s=started_s,
+                completed_s=completed_s, attempt=attempt, attempts=attempts, superseded=superseded,
+                matrix_parent_id=MATRIX_PARENT_TASK_RUN_ID, logs=[*earlier_logs, log],
+                task_parameters={**run.pipeline.tasks[1].parameters, "command": command, "region": region},
+                run_parameters={"region": region}, **failure)
+
+        timeout = ("requests.exceptions.ConnectTimeout: HTTPSConnectionPool(host='us.wms.acme.internal', "
+                   "port=443): Max retries exceeded (connect timeout=30)")
+        missing = "KeyError: 'apac' (no warehouse mapping for region 'apac' in loads/regions.yml)"
+        us_first = child(MATRIX_US_FIRST_TASK_RUN_ID, "us", "FAILED", 46.102, 47.2, 95.8, attempts=2,
+                         error=timeout, superseded=True)
+        self._attach(run, [
+            self._task_run(run, "prepare_regions", _MATRIX_OTHER_TASK_RUN_IDS[0], "SUCCEEDED",
+                           started_s=3.1, completed_s=45.2),
+            self._task_run(run, MATRIX_TASK_ID, MATRIX_PARENT_TASK_RUN_ID, "FAILED", created_s=45.5,
+                           started_s=46.0, completed_s=400.0, matrix_parent=True,
+                           message="1 of 3 matrix iterations failed."),
+            child(MATRIX_EU_TASK_RUN_ID, "eu", "SUCCEEDED", 46.101, 47.0, 210.3),
+            us_first,
+            child(MATRIX_US_RETRY_TASK_RUN_ID, "us", "SUCCEEDED", 156.0, 157.1, 330.4, attempt=2,
+                  attempts=2, earlier_logs=us_first.logs),
+            child(MATRIX_APAC_TASK_RUN_ID, "apac", "FAILED", 46.103, 47.4, 120.9, error=missing),
+            self._task_run(run, "publish_regions", _MATRIX_OTHER_TASK_RUN_IDS[1], "SKIPPED",
+                           started_s=None, completed_s=400.6, attempts=0,
+                           message="Skipped because an upstream task failed."),
+        ])
+
+    def _add_group_failure(self, created: int) -> None:
+        """Dependencies only between task groups: ingest_customers fails in "ingest", so both
+        tasks of "transform" (dependsOn ingest) are SKIPPED; the run used version 4."""
+        run = self._scenario_run(GROUP_RUN_ID, GROUP_PIPELINE_ALIAS, self.prod, created, "FAILED",
+                                 190.4)
+        run.version = GROUP_RUN_VERSION
+        skipped = {"started_s": None, "attempts": 0, "message": "Skipped because an upstream task failed."}
+        self._attach(run, [
+            self._task_run(run, "ingest_orders", _GROUP_OTHER_TASK_RUN_ID, "SUCCEEDED", started_s=3.0,
+                           completed_s=120.4,
+                           platform_link="https://fivetran.com/dashboard/connectors/shop_orders"),
+            self._task_run(
+                run, "ingest_customers", GROUP_FAILED_TASK_RUN_ID, "FAILED", started_s=3.1,
+                completed_s=188.7, message="Sync failed.", external_status="FAILURE",
+                external_message="Connector crm_customers failed: the Salesforce OAuth token has "
+                                 "expired; re-authorise the connection.",
+                platform_link="https://fivetran.com/dashboard/connectors/crm_customers"),
+            self._task_run(run, "transform_orders", GROUP_SKIPPED_TASK_RUN_IDS[0], "SKIPPED",
+                           completed_s=189.2, **skipped),
+            self._task_run(run, "transform_customers", GROUP_SKIPPED_TASK_RUN_IDS[1], "SKIPPED",
+                           completed_s=189.3, **skipped),
+        ])
 
     def _generate(self, count: int) -> None:
         """``count`` runs over the last 30 days on the volume pipelines, mostly SUCCEEDED."""
@@ -2053,11 +2257,14 @@ def task_run_row(task_run: TaskRun, attempt_number: bool = True) -> dict:
         "accountId": ACCOUNT_ID, "pipelineId": run.pipeline.id, "integration": task.integration,
         "integrationJob": task.job, "status": task_run.status, "message": task_run.message,
         "externalStatus": task_run.external_status, "externalMessage": task_run.external_message,
-        "taskParameters": task.parameters, "runParameters": task_run.run_parameters,
+        "taskParameters": task.parameters if task_run.task_parameters is None
+        else task_run.task_parameters,
+        "runParameters": task_run.run_parameters,
         "connectionId": task.connection, "computeResourceId": None,
         "platformLink": task_run.platform_link, "numberOfAttempts": task_run.attempts,
-        "attemptNumber": task_run.attempt, "matrixParent": False, "matrixParentId": None,
-        "dependsOn": list(task.depends_on),
+        "attemptNumber": task_run.attempt, "matrixParent": task_run.matrix_parent,
+        "matrixParentId": task_run.matrix_parent_id,
+        "dependsOn": None if task.group and not task.depends_on else list(task.depends_on),
         "createdAt": iso(task_run.created), "updatedAt": iso(task_run.updated),
         "startedAt": iso(task_run.started), "completedAt": iso(task_run.completed),
     }
@@ -2090,20 +2297,42 @@ def pipeline_row(workspace: Workspace, pipeline: Pipeline, now_us: int) -> dict:
     }
 
 
-def pipeline_definition(pipeline: Pipeline) -> dict:
-    """A ``PipelineModel`` (GET /pipelines/data): the pipeline YAML as JSON."""
+def _task_model(task: TaskDef) -> dict:
     return {
-        "version": "v1", "name": pipeline.name,
-        "pipeline": {task.task_id: {
-            "integration": task.integration, "integrationJob": task.job, "parameters": task.parameters,
-            "dependsOn": list(task.depends_on), "condition": None, "name": task.name, "tags": [],
-            "connection": task.connection, "operationMetadata": None,
-            "treatFailureAsWarning": task.warn_on_failure,
-            "configuration": {"retries": task.retries},
-        } for task in pipeline.tasks},
+        "integration": task.integration, "integrationJob": task.job, "parameters": task.parameters,
+        "dependsOn": list(task.depends_on), "condition": None, "name": task.name, "tags": [],
+        "connection": task.connection, "operationMetadata": None,
+        "treatFailureAsWarning": task.warn_on_failure, "configuration": {"retries": task.retries},
+    }
+
+
+def pipeline_definition(pipeline: Pipeline, version: int | None = None) -> dict:
+    """A ``PipelineModel`` (GET /pipelines/data): the pipeline YAML as JSON, as it stood at
+    ``version`` (default: the latest). Grouped tasks sit in their ``TaskGroupModel``."""
+    groups = {group.group_id: group for group in pipeline.groups}
+    entries: dict = {}
+    for task in pipeline.tasks:
+        if version is not None and (task.since_version or 0) > version:
+            continue
+        if task.group is None:
+            entries[task.task_id] = _task_model(task)
+            continue
+        group = groups[task.group]
+        entry = entries.setdefault(group.group_id, {
+            "tasks": {}, "dependsOn": list(group.depends_on), "condition": None, "name": group.name,
+            "matrix": group.matrix, "meta": None})
+        entry["tasks"][task.task_id] = _task_model(task)
+    return {
+        "version": "v1", "name": pipeline.name, "pipeline": entries,
         "schedule": pipeline.schedule, "sensors": {}, "triggerEvents": [], "webhook": pipeline.webhook,
         "configuration": None, "inputs": pipeline.inputs, "meta": None, "alerts": None,
     }
+
+
+def run_definition(run: Run) -> dict:
+    """A ``PipelineRunModel`` (``data`` of a run): its version's definition and the values of
+    its environment."""
+    return dict(pipeline_definition(run.pipeline, run.version), environment=copy.deepcopy(run.env.values))
 
 
 # The workspace's connections: (connectionId, integration, connectionName, authStatus, isDefault,
@@ -2541,7 +2770,11 @@ class Api:
     def get_pipeline_run_status(self, request: Request, inputs: Inputs, now: int) -> Response:
         run_id = inputs.path_uuid4("pipeline_run_id")
         inputs.raise_errors()
-        return json_response(run_row(self._run_or_404(run_id), now))
+        run = self._run_or_404(run_id)
+        row = run_row(run, now)
+        if run.pipeline.groups:  # the run's own definition; clients must cope with null
+            row["data"] = run_definition(run) if self.switches["run_data_on_status"] else None
+        return json_response(row)
 
     def cancel_pipeline_run(self, request: Request, inputs: Inputs, now: int) -> Response:
         """204 without a body; the run goes CANCELLING, then CANCELLED after ``cancel_seconds``
@@ -2703,8 +2936,11 @@ class Api:
             return json_response([to_row(p) for p in self._arrange(request, pipelines, created)])
         return json_response(self._page(request, pipelines, page, page_size, to_row, created))
 
-    def _selected_pipeline(self, inputs: Inputs) -> Pipeline:
+    def _selected_pipeline(self, inputs: Inputs) -> tuple[Pipeline, int | None]:
+        """The pipeline a selector names, and the ``version`` asked for (404 unless the pipeline
+        is Orchestra-backed and has it); ``branch`` and ``commit`` pick the same definition."""
         pipeline_id = inputs.query_uuid4("pipeline_id")
+        version = inputs.integer("version", None) if inputs.get("version") is not None else None
         inputs.raise_errors()
         alias, repository, yaml_path = (inputs.get(n) for n in ("alias", "repository", "yaml_path"))
         chosen = [pipeline_id is not None or inputs.get("pipeline_id") is not None,
@@ -2716,14 +2952,19 @@ class Api:
             if (pipeline.id == pipeline_id or pipeline.alias == alias
                     or (repository and pipeline.repository == repository
                         and pipeline.yaml_path == yaml_path)):
-                return pipeline
+                if version is not None and not (pipeline.version and 1 <= version <= pipeline.version):
+                    raise HTTPError(404, "Pipeline version not found")
+                return pipeline, version
         raise HTTPError(404, "Pipeline not found")
 
     def get_pipeline(self, request: Request, inputs: Inputs, now: int) -> Response:
-        return json_response(pipeline_row(self.workspace, self._selected_pipeline(inputs), now))
+        pipeline, _ = self._selected_pipeline(inputs)
+        return json_response(pipeline_row(self.workspace, pipeline, now))
 
     def get_pipeline_data(self, request: Request, inputs: Inputs, now: int) -> Response:
-        return json_response(pipeline_definition(self._selected_pipeline(inputs)))
+        """A ``PipelineModel``: the latest definition, or the one of ``version``."""
+        pipeline, version = self._selected_pipeline(inputs)
+        return json_response(pipeline_definition(pipeline, version))
 
     def start_pipeline(self, request: Request, inputs: Inputs, now: int) -> Response:
         key = request.params["pipeline_id_or_alias"]

@@ -1216,3 +1216,111 @@ def test_connections_filter_by_one_integration_and_one_auth_status(fake):
     assert [(e["loc"], e["type"]) for e in bad.json()["detail"]] == [
         (["query", "integration"], "enum"), (["query", "authStatus"], "enum")]
     assert get(fake, "/operations", integration="dbt").status_code == 422
+
+
+# -- matrix tasks, group dependencies, an old failure ---------------------------------------------------
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_a_matrix_parent_has_children_told_apart_only_by_their_parameters(fakes, mode):
+    fake = fakes[mode]
+    rows = task_rows(fake, f"/pipeline_runs/{fo.MATRIX_RUN_ID}/task_runs", include_superseded="true")
+    (parent,) = [r for r in rows if r["matrixParent"]]
+    assert (parent["id"], parent["taskId"], parent["status"]) == (
+        fo.MATRIX_PARENT_TASK_RUN_ID, fo.MATRIX_TASK_ID, "FAILED")
+    assert parent["matrixParentId"] is None and parent["dependsOn"] is None
+    children = sorted((r for r in rows if r["matrixParentId"] == parent["id"]), key=lambda r: r["createdAt"])
+    assert {(r["taskId"], r["taskName"], r["matrixParent"]) for r in children} == {
+        (fo.MATRIX_TASK_ID, parent["taskName"], False)}
+    assert {r["taskParameters"]["region"] for r in children} == set(fo.MATRIX_REGIONS)
+    assert all(r["runParameters"] == {"region": r["taskParameters"]["region"]} for r in children)
+    us = [r for r in children if r["runParameters"]["region"] == "us"]
+    assert [(r["id"], r["status"]) for r in us] == [
+        (fo.MATRIX_US_FIRST_TASK_RUN_ID, "FAILED"), (fo.MATRIX_US_RETRY_TASK_RUN_ID, "SUCCEEDED")]
+    same_identity = {(r["taskId"], r["matrixParentId"], json.dumps(r["taskParameters"], sort_keys=True),
+                      r["numberOfAttempts"]) for r in us}
+    assert len(same_identity) == 1 and us[0]["createdAt"] < us[1]["createdAt"]
+    by_region = {r["runParameters"]["region"]: r for r in children if r["id"] not in
+                 (fo.MATRIX_US_FIRST_TASK_RUN_ID, fo.MATRIX_US_RETRY_TASK_RUN_ID)}
+    assert (by_region["eu"]["id"], by_region["eu"]["status"]) == (fo.MATRIX_EU_TASK_RUN_ID, "SUCCEEDED")
+    assert (by_region["apac"]["id"], by_region["apac"]["status"]) == (fo.MATRIX_APAC_TASK_RUN_ID, "FAILED")
+    assert ("attemptNumber" in us[1]) is fo.MODES[mode]["attempt_number"]
+    publish = next(r for r in rows if r["taskId"] == "publish_regions")
+    assert (publish["status"], publish["dependsOn"]) == ("SKIPPED", [fo.MATRIX_GROUP_ID])
+    assert get(fake, f"/pipeline_runs/{fo.MATRIX_RUN_ID}/status").json()["runStatus"] == "FAILED"
+    logs = get(fake, log_url(fo.MATRIX_RUN_ID, fo.MATRIX_US_RETRY_TASK_RUN_ID)).json()
+    assert logs["filenames"] == ["1/run_script", "2/run_script"]
+
+
+def test_by_default_the_matrix_retry_hides_the_failed_first_attempt(fake):
+    visible = {r["id"] for r in task_rows(fake, f"/pipeline_runs/{fo.MATRIX_RUN_ID}/task_runs")}
+    assert fo.MATRIX_US_RETRY_TASK_RUN_ID in visible and fo.MATRIX_US_FIRST_TASK_RUN_ID not in visible
+    assert len(visible) == 6
+
+
+def test_the_matrix_is_declared_on_the_task_group_of_the_definition(fake):
+    definition = get(fake, "/pipelines/data", alias=fo.MATRIX_PIPELINE_ALIAS).json()
+    group = definition["pipeline"][fo.MATRIX_GROUP_ID]
+    assert group["matrix"]["inputs"] == {"region": list(fo.MATRIX_REGIONS)}
+    assert list(group["tasks"]) == [fo.MATRIX_TASK_ID] and group["dependsOn"] == ["prepare_regions"]
+    assert definition["pipeline"]["publish_regions"]["dependsOn"] == [fo.MATRIX_GROUP_ID]
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_group_dependencies_live_only_in_the_definition_which_status_may_omit(fakes, mode):
+    fake = fakes[mode]
+    rows = task_rows(fake, f"/pipeline_runs/{fo.GROUP_RUN_ID}/task_runs")
+    assert {r["taskId"]: r["status"] for r in rows} == {
+        "ingest_orders": "SUCCEEDED", "ingest_customers": "FAILED", "transform_orders": "SKIPPED",
+        "transform_customers": "SKIPPED"}
+    assert all(r["dependsOn"] is None for r in rows)
+    assert {r["id"] for r in rows if r["status"] == "SKIPPED"} == set(fo.GROUP_SKIPPED_TASK_RUN_IDS)
+    run = get(fake, f"/pipeline_runs/{fo.GROUP_RUN_ID}/status").json()
+    assert run["pipelineVersionNumber"] == fo.GROUP_RUN_VERSION and run["branch"] is None
+    fallback = get(fake, "/pipelines/data", alias=fo.GROUP_PIPELINE_ALIAS,
+                   version=run["pipelineVersionNumber"]).json()
+    assert fallback["pipeline"]["transform"]["dependsOn"] == ["ingest"]
+    assert set(fallback["pipeline"]) == {"ingest", "transform"}
+    assert list(fallback["pipeline"]["transform"]["tasks"]) == ["transform_orders", "transform_customers"]
+    if fo.MODES[mode]["run_data_on_status"]:
+        assert run["data"] == dict(fallback, environment=fake.workspace.prod.values)
+    else:
+        assert "data" in run and run["data"] is None
+    assert "data" not in get(fake, f"/pipeline_runs/{fo.FAILED_RUN_ID}/status").json()
+
+
+def test_pipeline_definitions_are_versioned_only_for_orchestra_backed_pipelines(fake):
+    latest = get(fake, "/pipelines/data", pipeline_id=fo.GROUP_PIPELINE_ID).json()
+    assert "transform_payments" in latest["pipeline"]["transform"]["tasks"]
+    assert get(fake, "/pipelines/data", alias=fo.GROUP_PIPELINE_ALIAS,
+               version=fo.GROUP_PIPELINE_VERSION).json() == latest
+    for params in ({"alias": fo.GROUP_PIPELINE_ALIAS, "version": fo.GROUP_PIPELINE_VERSION + 1},
+                   {"alias": fo.PIPELINE_ALIAS, "version": 1}):
+        missing = get(fake, "/pipelines/data", **params)
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Pipeline version not found"})
+    assert get(fake, "/pipeline", alias=fo.GROUP_PIPELINE_ALIAS, version="four").status_code == 422
+    pinned = get(fake, "/pipelines/data", alias=fo.PIPELINE_ALIAS, branch="main", commit=fo.FAILED_COMMIT)
+    assert pinned.json() == get(fake, "/pipelines/data", alias=fo.PIPELINE_ALIAS).json()
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_an_old_failure_is_listed_per_run_only_where_the_mode_keeps_it(fakes, mode):
+    fake = fakes[mode]
+    run = get(fake, f"/pipeline_runs/{fo.OLD_FAILED_RUN_ID}/status").json()
+    created = datetime.fromisoformat(run["createdAt"])
+    assert run["runStatus"] == "FAILED" and fake.now() - created > timedelta(days=7, hours=12)
+    recent = get(fake, "/pipeline_runs", pipeline_ids=fo.PIPELINE_ID).json()["results"]
+    assert fo.OLD_FAILED_RUN_ID not in {r["id"] for r in recent}
+    per_run = get(fake, f"/pipeline_runs/{fo.OLD_FAILED_RUN_ID}/task_runs").json()
+    if fo.MODES[mode]["per_run_retention_days"] == 7:
+        assert (per_run["total"], per_run["results"]) == (0, [])
+    else:
+        assert [(r["taskId"], r["status"]) for r in per_run["results"]] == [
+            ("extract_orders", "SUCCEEDED"), ("transform_core", "FAILED"), ("refresh_dashboards", "SKIPPED")]
+    around = {"time_from": (created - timedelta(hours=1)).isoformat(),
+              "time_to": (created + timedelta(hours=1)).isoformat()}
+    listed = get(fake, "/task_runs", pipeline_ids=fo.PIPELINE_ID, status="FAILED", **around).json()
+    assert [r["id"] for r in listed["results"]] == [fo.OLD_FAILED_TASK_RUN_ID]
+    logs = get(fake, log_url(fo.OLD_FAILED_RUN_ID, fo.OLD_FAILED_TASK_RUN_ID)).json()["filenames"]
+    assert logs == [fo.DEBUG_LOG_FILENAME, fo.DBT_LOG_FILENAME]
+    text = dbt_log(fake, run=fo.OLD_FAILED_RUN_ID, task=fo.OLD_FAILED_TASK_RUN_ID).text
+    assert "ERROR=1" in text
