@@ -368,14 +368,14 @@ class _Checker:
         if name == "T":
             name = self.generic
         fields = FACTS["schemas"][name]["fields"]
-        problems = [f"{where}: required field {field!r} of {name} is missing"
-                    for field, spec in fields.items() if spec.get("required") and field not in value]
+        problems = [f"{where}: required field {key!r} of {name} is missing"
+                    for key, spec in fields.items() if spec.get("required") and key not in value]
         is_open = FACTS["schemas"][name]["additionalProperties"] is True
-        for field, item in value.items():
-            if field in fields:
-                problems += self.value(item, fields[field], f"{where}.{field}")
-            elif not is_open and (name, field) not in ALLOWLIST["fields"]:
-                problems.append(f"{where}: field {field!r} is not in {name}")
+        for key, item in value.items():
+            if key in fields:
+                problems += self.value(item, fields[key], f"{where}.{key}")
+            elif not is_open and (name, key) not in ALLOWLIST["fields"]:
+                problems.append(f"{where}: field {key!r} is not in {name}")
         return problems
 
 

@@ -5,10 +5,11 @@ It serves the paths under ``/api/engine/public`` the way the real FastAPI servic
 ``{"detail": "..."}`` errors, 422 validation lists, silently ignored unknown query parameters,
 7-day / 24-hour default windows, paginated envelopes, Range downloads of logs and artifacts,
 ``POST /pipelines/{id_or_alias}/start`` and ``POST /pipeline_runs/{id}/cancel``. Every endpoint of
-the published spec's facts (``tests/api_facts.json``) is served, plus ``GET /environments/{id}``. The data is the sample workspace of the API notes (a failed
-nightly dbt run and its neighbours) plus a seeded volume of generated runs, all placed relative to
-"now". It also injects faults (429, 5xx, slow answers, cut bodies, resets, redirects, huge bodies) and
-keeps a journal of the requests it received (never the key). Standard library only; loopback only.
+the published spec's facts (``tests/api_facts.json``) is served, plus ``GET /environments/{id}``.
+The data is the sample workspace of the API notes (a failed nightly dbt run and its neighbours),
+more scenarios, and a seeded volume of generated runs, all placed relative to "now". It also
+injects faults (429, 5xx, slow answers, cut bodies, resets, redirects, huge bodies) and keeps a
+journal of the requests it received (never the key). Standard library only; loopback only.
 
 Use it in a test::
 
@@ -26,12 +27,13 @@ or as a process (the first stdout line is the base URL; SIGTERM/SIGINT stop it q
 
 Python API: ``FakeOrchestra(api_key="test-key", non_enterprise_keys=(), seed=7, runs=1500,
 run_seconds=3.0, now=None, big_artifact_bytes=0, response_check=None, mode="kind",
-switches=None, cancel_seconds=None)``; ``start(port=0)`` (returns self), ``stop()``, ``base_url``, ``now()``,
-``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``, ``faults``, ``clear_faults()``,
-``mode``, ``switches``, ``set_response_check()``, ``response_checks``,
-``clear_response_checks()``. ``runs`` is the number of *generated* runs (30 days, 5 pipelines, 3 environments);
-the ~250 curated runs below come on top. ``now`` anchors all data (default: the current UTC time); the
-fake's clock then ticks on from it in real time.
+switches=None, cancel_seconds=None)``; ``start(port=0)`` (returns self), ``stop()``,
+``base_url``, ``now()``, ``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``,
+``faults``, ``clear_faults()``, ``mode``, ``switches``, ``set_response_check()``,
+``response_checks``, ``clear_response_checks()``. ``runs`` is the number of *generated* runs (30
+days, 5 pipelines, 3 environments); the ~250 curated runs below come on top. ``now`` anchors all
+data (default: the current UTC time); the fake's clock then ticks on from it in real time.
+``cancel_seconds`` (default ``run_seconds``) is how long a cancelled run stays CANCELLING.
 
 Modes (``mode=``, ``--mode NAME``): named groups of behaviour switches, ``MODES`` (name -> dict of
 switches); ``switches={...}`` overrides single ones. ``kind`` is the default and the behaviour this

@@ -2,11 +2,14 @@
 
 import copy
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 import api_contract as contract
+import fake_orchestra as fo
 
 RUN_ID = "8e808ad7-3d5a-4f08-b6e2-9a4c1d7f5e80"
 TASK_RUN_ID = "d94e2b7a-1c58-4f3d-9a60-7b8c2e1f4d39"
@@ -299,3 +302,132 @@ def test_the_facts_copy_equals_the_shared_facts():
         pytest.skip(f"no shared facts at {shared} to compare tests/api_facts.json with")
     assert json.loads(contract.FACTS_PATH.read_text()) == json.loads(shared.read_text())
     assert contract.FACTS_PATH.read_bytes() == shared.read_bytes()
+
+
+# -- the fake serves only what the facts allow, in every mode -------------------------------------
+
+AUTH = {"Authorization": "Bearer test-key"}
+SWEEP_RUNS = (
+    fo.FAILED_RUN_ID, fo.GOOD_RUN_ID, fo.RUNNING_RUN_ID, fo.RETRIED_RUN_ID, fo.WARNING_RUN_ID,
+    fo.CANCELLED_RUN_ID, fo.SKIPPED_RUN_ID, fo.PYTHON_FAIL_RUN_ID, fo.HTTP_FAIL_RUN_ID,
+    fo.CASCADE_RUN_ID, fo.NO_LOGS_RUN_ID, fo.AUTH_FAIL_RUN_ID, fo.MATRIX_RUN_ID, fo.GROUP_RUN_ID,
+    fo.OLD_FAILED_RUN_ID, *fo.AMBIGUOUS_RUN_IDS,
+)
+
+
+class Sweep:
+    """Sends spec-conforming requests to a fake and counts what the report should see."""
+
+    def __init__(self, fake):
+        self.fake, self.requests, self.json_answers = fake, 0, 0
+
+    def call(self, method, path, params=None, body=None, headers=None):
+        response = requests.request(method, self.fake.base_url + path, params=params, json=body,
+                                    headers={**AUTH, **(headers or {})}, timeout=30)
+        self.requests += 1
+        is_download = path.endswith("/download") and response.status_code in (200, 206)
+        self.json_answers += not is_download
+        return response
+
+    def pages(self, path, page_size, **params):
+        page = 1
+        while True:
+            body = self.call("GET", path, dict(params, page=page, page_size=page_size)).json()
+            yield from body["results"]
+            if page * page_size >= body["total"]:
+                return
+            page += 1
+
+    def windows(self, days=35, step=timedelta(days=6, hours=23)):
+        end = self.fake.now()
+        while days > 0:
+            yield {"time_from": (end - step).isoformat(), "time_to": end.isoformat()}
+            end -= step
+            days -= step.days + 1
+
+
+def sweep(fake):
+    """Every endpoint of the facts, through the fake's scenarios, as a careful client calls them."""
+    client = Sweep(fake)
+    for path in ("/environments", "/integrations/connections", "/pipelines"):
+        client.call("GET", path)
+    client.call("GET", "/integrations/connections", {"integration": "SNOWFLAKE", "authStatus": "FAILED"})
+    for pipeline in fake.workspace.pipelines:
+        client.call("GET", "/pipeline", {"pipeline_id": pipeline.id})
+        client.call("GET", "/pipelines/data", {"alias": pipeline.alias})
+        if pipeline.version:
+            client.call("GET", "/pipelines/data", {"pipeline_id": pipeline.id, "version": 1})
+    for window in client.windows():
+        list(client.pages("/pipeline_runs", 100, **window))
+        list(client.pages("/task_runs", 100, include_superseded="true", **window))
+        list(client.pages("/operations", 100, **window))
+    client.call("GET", "/pipeline_runs", {"status": "FAILED,WARNING", "page_size": 5,
+                                           **next(client.windows())})
+    for run_id in SWEEP_RUNS:
+        client.call("GET", f"/pipeline_runs/{run_id}/status")
+        for task in client.pages(f"/pipeline_runs/{run_id}/task_runs", 50):
+            base = f"/pipeline_runs/{run_id}/task_runs/{task['id']}"
+            logs = client.call("GET", base + "/logs").json()["filenames"]
+            artifacts = client.call("GET", base + "/artifacts").json()["filenames"]
+            for name in logs[-1:]:
+                client.call("GET", base + "/logs/download", {"filename": name}, headers={"Range": "bytes=-512"})
+            for name in [n for n in artifacts if n.endswith("run_results.json")]:
+                client.call("GET", base + "/artifacts/download", {"filename": name},
+                            headers={"Range": "bytes=0-99"})
+    client.call("GET", "/pipeline_runs/0f0e0d0c-0b0a-4908-8706-050403020100/status")   # 404
+    started = client.call("POST", f"/pipelines/{fo.PIPELINE_ALIAS}/start",
+                          body={"branch": "main", "environment": "Production"}).json()
+    client.call("POST", f"/pipelines/{fo.INPUT_PIPELINE_ALIAS}/start", body={"runInputs": {"command": "ls"}})
+    client.call("POST", f"/pipelines/{fo.INPUT_PIPELINE_ALIAS}/start", body={})   # 400: input missing
+    client.call("POST", f"/pipelines/{fo.NO_RUN_ID_PIPELINE_ALIAS}/start")
+    client.call("POST", f"/pipeline_runs/{started['pipelineRunId']}/cancel")
+    client.call("POST", f"/pipeline_runs/{started['pipelineRunId']}/cancel", body={"force": True})
+    client.call("POST", f"/pipeline_runs/{started['pipelineRunId']}/cancel")   # 400: finished
+    client.call("GET", f"/pipeline_runs/{started['pipelineRunId']}/status")
+    return client
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_every_answer_of_the_fake_conforms_to_the_facts_in_every_mode(mode):
+    with fo.FakeOrchestra(runs=200, mode=mode, run_seconds=60, cancel_seconds=60,
+                          response_check=contract.check_response) as fake:
+        client = sweep(fake)
+        report = contract.contract_report(fake)
+    print(f"\n{mode}: {report.requests_validated} requests, {report.responses_validated} responses")
+    assert report.violations == [], report.text()
+    assert report.requests_validated == client.requests > 200
+    assert report.responses_validated == client.json_answers
+    downloads = {k for k, e in contract.FACTS["endpoints"].items() if e["response"] == "any"}
+    for key, endpoint in contract.FACTS["endpoints"].items():
+        if key not in downloads:
+            assert report.responses_by_endpoint.get(f"{key} -> {endpoint['successStatus']}"), key
+    assert report.responses_by_endpoint["POST /pipeline_runs/{pipeline_run_id}/cancel -> 400"] == 1
+    if fo.MODES[mode]["start_without_run_id"]:
+        (deliberate,) = report.deliberate
+        assert "required field 'pipelineRunId'" in deliberate
+    else:
+        assert report.deliberate == []
+
+
+def test_the_report_catches_what_a_client_or_the_fake_gets_wrong():
+    with fo.FakeOrchestra(runs=0, response_check=contract.check_response) as fake:
+        client = Sweep(fake)
+        client.call("GET", f"/pipeline_runs/{fo.FAILED_RUN_ID}/task_runs",
+                    {"include_superseded": "false", "page_size": 50})
+        client.call("GET", "/pipelines", {"name": "night", "page": 1, "page_size": 50})
+        client.call("GET", "/task_runs")                          # no window, twice
+        client.call("GET", "/task_runs")
+        original = fo.environment_row
+        try:
+            fo.environment_row = lambda e: dict(original(e), values={})   # the fake invents a field
+            client.call("GET", "/environments")
+        finally:
+            fo.environment_row = original
+        report = contract.contract_report(fake, clear=True)
+        assert (report.requests_validated, report.responses_validated) == (5, 5)
+        text = "\n".join(report.violations)
+        assert "'include_superseded' is not declared" in text
+        assert all(f"'{name}' is not declared" in text for name in ("name", "page", "page_size"))
+        assert "GET /task_runs: a windowed list needs both time_from and time_to (missing: both) (2 times)" in text
+        assert len([v for v in report.violations if "field 'values' is not in Protected" in v]) == 3
+        assert fake.journal == [] and fake.response_checks["checked"] == 0

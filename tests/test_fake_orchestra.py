@@ -846,7 +846,7 @@ def test_the_response_hook_sees_json_and_empty_answers_but_not_downloads_or_faul
         get(fake, "/environments")
         checks = fake.response_checks
         assert seen == [("GET", fo.API_PREFIX + "/environments", 200, "list"),
-                        ("GET", fo.API_PREFIX + f"/pipeline_runs/8e808ad7/status", 422, "dict")]
+                        ("GET", fo.API_PREFIX + "/pipeline_runs/8e808ad7/status", 422, "dict")]
         assert checks == {"checked": 2, "violations": ["planted"], "deliberate": [], "by_endpoint": {
             "GET /environments -> 200": 1, "GET /pipeline_runs/{pipeline_run_id}/status -> 422": 1}}
         fake.clear_response_checks()
