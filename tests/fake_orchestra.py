@@ -58,6 +58,8 @@ list_order                   default oldest_first shuffled     row order of ever
                                                                and page contents never change
 pipelines_params             True    False        False        ``/pipelines`` ignores ``name``,
                                                                ``page``, ``page_size``: plain array
+                                                               (in kind, paging gives an envelope:
+                                                               off-spec on purpose)
 artifact_ranges              True    False        True         artifact downloads ignore ``Range``
                                                                (200, whole body); logs never do
 run_data_on_status           True    True         False        ``/status`` of a grouped pipeline's
@@ -2936,7 +2938,9 @@ class Api:
             return (pipeline.created_us, pipeline.id)
         if not paged:
             return json_response([to_row(p) for p in self._arrange(request, pipelines, created)])
-        return json_response(self._page(request, pipelines, page, page_size, to_row, created))
+        response = json_response(self._page(request, pipelines, page, page_size, to_row, created))
+        response.off_spec = "/pipelines answers a paginated envelope, as newer servers do when paged"
+        return response
 
     def _selected_pipeline(self, inputs: Inputs) -> tuple[Pipeline, int | None]:
         """The pipeline a selector names, and the ``version`` asked for (404 unless the pipeline

@@ -430,4 +430,6 @@ def test_the_report_catches_what_a_client_or_the_fake_gets_wrong():
         assert all(f"'{name}' is not declared" in text for name in ("name", "page", "page_size"))
         assert "GET /task_runs: a windowed list needs both time_from and time_to (missing: both) (2 times)" in text
         assert len([v for v in report.violations if "field 'values' is not in Protected" in v]) == 3
+        assert report.deliberate == ["/pipelines answers a paginated envelope, as newer servers do when "
+                                     "paged: GET /pipelines -> 200: body: an object, expected an array"]
         assert fake.journal == [] and fake.response_checks["checked"] == 0
