@@ -73,7 +73,7 @@ per_run_retention_days       None    None         7            ``/pipeline_runs/
 ============================ ======= ============ ============ ===================================
 
 The default order (``list_order="default"``): runs, task runs and operations newest first; a run's
-task runs in pipeline order; pipelines by name; environments and connections as created.
+task runs in pipeline order; pipelines by name; environments and connections in catalogue order.
 
 Rules it enforces, in the real API's order (route 404/405, then auth, then 422, then the rest):
 
@@ -92,12 +92,13 @@ Rules it enforces, in the real API's order (route 404/405, then auth, then 422, 
 * Windows on ``createdAt`` (``insertedAt`` for operations): none -> the last 7 days (24 hours for
   ``/task_runs``); one bound, ``time_from >= time_to`` or a range of 7 days or more -> 400; a bad
   value in a comma-list ``status``/``operation_type`` -> 400.
-* Lists: ``{"page", "pageSize", "total", "results"}``, newest first, ``pageSize`` echoes the
-  request, a page past the end is empty. ``/environments``, ``/integrations/connections`` and
-  ``/pipelines`` without paging parameters are bare arrays.
-* ``GET /integrations/connections``: CONNECTIONS (every connection a task uses, AUTH_FAIL_CONNECTION_ID
-  with authStatus FAILED, one DEPRECATED, one INITIATED), filtered by one ``integration`` and one
-  ``authStatus`` (bad values -> 422 ``enum``, like ``integration`` on ``/operations``).
+* Lists: ``{"page", "pageSize", "total", "results"}``, newest first (see ``list_order``),
+  ``pageSize`` echoes the request, a page past the end is empty. ``/environments``,
+  ``/integrations/connections`` and ``/pipelines`` without paging parameters are bare arrays.
+* ``GET /integrations/connections``: CONNECTIONS (every connection a task uses,
+  AUTH_FAIL_CONNECTION_ID with authStatus FAILED, one DEPRECATED, one INITIATED), filtered by one
+  ``integration`` and one ``authStatus`` (bad values -> 422 ``enum``, like ``integration`` on
+  ``/operations``).
 * ``POST /pipeline_runs/{id}/cancel`` (optional body ``{"force": bool}``, other keys -> 422
   ``extra_forbidden``): 204 without a body; the run is CANCELLING for ``cancel_seconds`` (default
   ``run_seconds``), then CANCELLED; its running tasks follow, unstarted ones end SKIPPED.
@@ -204,7 +205,7 @@ INPUT_PIPELINE_ALIAS, REQUIRED_INPUT without runInputs.command -> 400
 PAUSED_PIPELINE_ALIAS               a paused pipeline that never ran
 NO_RUN_ID_PIPELINE_ID,              "Adhoc Backfill", never ran; with start_without_run_id its start
 NO_RUN_ID_PIPELINE_ALIAS            answers 200 without pipelineRunId (the run is still created)
-OLD_FAILED_RUN_ID,                  the nightly run OLD_FAILED_NIGHT (9) nights before FAILED_RUN_ID:
+OLD_FAILED_RUN_ID,                  the nightly run OLD_FAILED_NIGHT (9) nights before last night's:
 OLD_FAILED_TASK_RUN_ID              FAILED, older than 7 days; its dbt task FAILED with logs
                                     (DEBUG_LOG_FILENAME, DBT_LOG_FILENAME) and artifacts. Only an
                                     explicit window reaches it on /pipeline_runs and /task_runs;
