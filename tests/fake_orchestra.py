@@ -3,11 +3,13 @@
 It serves the paths under ``/api/engine/public`` the way the real FastAPI service answers them
 (see ``shared/orchestra-api.md``): Bearer auth (401, and 403 for a non-Enterprise key),
 ``{"detail": "..."}`` errors, 422 validation lists, silently ignored unknown query parameters,
-7-day / 24-hour default windows, paginated envelopes, Range downloads of logs and artifacts, and
-``POST /pipelines/{id_or_alias}/start``. The data is the sample workspace of the API notes (a failed
-nightly dbt run and its neighbours) plus a seeded volume of generated runs, all placed relative to
-"now". It also injects faults (429, 5xx, slow answers, cut bodies, resets, redirects, huge bodies) and
-keeps a journal of the requests it received (never the key). Standard library only; loopback only.
+7-day / 24-hour default windows, paginated envelopes, Range downloads of logs and artifacts,
+``POST /pipelines/{id_or_alias}/start`` and ``POST /pipeline_runs/{id}/cancel``. Every endpoint of
+the published spec's facts (``tests/api_facts.json``) is served, plus ``GET /environments/{id}``.
+The data is the sample workspace of the API notes (a failed nightly dbt run and its neighbours),
+more scenarios, and a seeded volume of generated runs, all placed relative to "now". It also
+injects faults (429, 5xx, slow answers, cut bodies, resets, redirects, huge bodies) and keeps a
+journal of the requests it received (never the key). Standard library only; loopback only.
 
 Use it in a test::
 
@@ -24,11 +26,54 @@ or as a process (the first stdout line is the base URL; SIGTERM/SIGINT stop it q
     python tests/fake_orchestra.py --port 0 --runs 20000 --big-artifact-mb 200
 
 Python API: ``FakeOrchestra(api_key="test-key", non_enterprise_keys=(), seed=7, runs=1500,
-run_seconds=3.0, now=None, big_artifact_bytes=0)``; ``start(port=0)`` (returns self), ``stop()``,
-``base_url``, ``now()``, ``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``, ``faults``,
-``clear_faults()``. ``runs`` is the number of *generated* runs (30 days, 5 pipelines, 3 environments);
-the ~250 curated runs below come on top. ``now`` anchors all data (default: the current UTC time); the
-fake's clock then ticks on from it in real time.
+run_seconds=3.0, now=None, big_artifact_bytes=0, response_check=None, mode="kind",
+switches=None, cancel_seconds=None)``; ``start(port=0)`` (returns self), ``stop()``,
+``base_url``, ``now()``, ``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``,
+``faults``, ``clear_faults()``, ``mode``, ``switches``, ``set_response_check()``,
+``response_checks``, ``clear_response_checks()``. ``runs`` is the number of *generated* runs (30
+days, 5 pipelines, 3 environments); the ~250 curated runs below come on top. ``now`` anchors all
+data (default: the current UTC time); the fake's clock then ticks on from it in real time.
+``cancel_seconds`` (default ``run_seconds``) is how long a cancelled run stays CANCELLING.
+
+Modes (``mode=``, ``--mode NAME``): named groups of behaviour switches, ``MODES`` (name -> dict of
+switches); ``switches={...}`` overrides single ones. ``kind`` is the default and the behaviour this
+docstring describes elsewhere; tests can parametrise over ``sorted(MODES)``.
+
+============================ ======= ============ ============ ===================================
+switch                       kind    strict       spec_silent  effect when not as in kind
+============================ ======= ============ ============ ===================================
+snake_case_start_body        True    False        False        start bodies are camelCase only;
+                                                               ``run_inputs`` etc. -> 422
+                                                               ``extra_forbidden``
+start_environment_ids        False   True         True         start's ``environment`` may be an
+                                                               environment ID as well as a name
+per_run_include_superseded   True    False        False        ``include_superseded`` on
+                                                               ``/pipeline_runs/{id}/task_runs`` is
+                                                               ignored: superseded attempts listed
+task_runs_include_superseded True    True         False        the same on ``/task_runs``
+attempt_number               True    False        False        task runs lack ``attemptNumber``;
+                                                               attempts differ only in createdAt
+list_order                   default oldest_first shuffled     row order of every list and array;
+                                                               shuffled is per page, seeded; totals
+                                                               and page contents never change
+pipelines_params             True    False        False        ``/pipelines`` ignores ``name``,
+                                                               ``page``, ``page_size``: plain array
+                                                               (in kind, paging gives an envelope:
+                                                               off-spec on purpose)
+artifact_ranges              True    False        True         artifact downloads ignore ``Range``
+                                                               (200, whole body); logs never do
+run_data_on_status           True    True         False        ``/status`` of a grouped pipeline's
+                                                               run has ``data: null``
+start_without_run_id         False   False        True         starting NO_RUN_ID_PIPELINE_ALIAS
+                                                               answers 200 without pipelineRunId
+                                                               (the run is created; off-spec on
+                                                               purpose)
+per_run_retention_days       None    None         7            ``/pipeline_runs/{id}/task_runs`` is
+                                                               empty for runs older than 7 days
+============================ ======= ============ ============ ===================================
+
+The default order (``list_order="default"``): runs, task runs and operations newest first; a run's
+task runs in pipeline order; pipelines by name; environments and connections in catalogue order.
 
 Rules it enforces, in the real API's order (route 404/405, then auth, then 422, then the rest):
 
@@ -40,21 +85,44 @@ Rules it enforces, in the real API's order (route 404/405, then auth, then 422, 
   ``filename``, start-body keys that are unknown (``extra_forbidden``) or of the wrong type,
   invalid JSON. Unknown query parameters are ignored (``limit``, ``offset``, ``per_page``, and
   ``pipeline_run_id(s)`` on ``/task_runs``).
+* ``GET /pipeline`` and ``GET /pipelines/data`` take one selector; ``version`` (an integer, else
+  422) must be one of an Orchestra-backed pipeline's versions (else 404 "Pipeline version not
+  found") and picks that version's definition; ``branch`` and ``commit`` are accepted as they are.
+  Task runs of grouped tasks without task-level dependencies have ``dependsOn: null``.
 * Windows on ``createdAt`` (``insertedAt`` for operations): none -> the last 7 days (24 hours for
   ``/task_runs``); one bound, ``time_from >= time_to`` or a range of 7 days or more -> 400; a bad
   value in a comma-list ``status``/``operation_type`` -> 400.
-* Lists: ``{"page", "pageSize", "total", "results"}``, newest first, ``pageSize`` echoes the
-  request, a page past the end is empty. ``/environments`` and ``/pipelines`` without paging
-  parameters are bare arrays.
+* Lists: ``{"page", "pageSize", "total", "results"}``, newest first (see ``list_order``),
+  ``pageSize`` echoes the request, a page past the end is empty. ``/environments``,
+  ``/integrations/connections`` and ``/pipelines`` without paging parameters are bare arrays.
+* ``GET /integrations/connections``: CONNECTIONS (every connection a task uses,
+  AUTH_FAIL_CONNECTION_ID with authStatus FAILED, one DEPRECATED, one INITIATED), filtered by one
+  ``integration`` and one ``authStatus`` (bad values -> 422 ``enum``, like ``integration`` on
+  ``/operations``).
+* ``POST /pipeline_runs/{id}/cancel`` (optional body ``{"force": bool}``, other keys -> 422
+  ``extra_forbidden``): 204 without a body; the run is CANCELLING for ``cancel_seconds`` (default
+  ``run_seconds``), then CANCELLED; its running tasks follow, unstarted ones end SKIPPED.
+  ``force: true`` ends a CANCELLING run at once and is a 400 on any other; a finished run
+  (SUCCEEDED, WARNING, FAILED, SKIPPED, CANCELLED) -> 400 ``{"detail": ...}``.
 * A started run is CREATED for the first third of ``run_seconds``, RUNNING until ``run_seconds``,
   then SUCCEEDED (computed when read). Start bodies take camelCase or snake_case field names.
+  The answer's ``id`` is never the run's ID; ``pipelineRunId`` is.
 
 Journal entries (oldest first): ``method``, ``path`` (decoded, no query), ``query`` (parse_qs
 lists, blanks kept), ``body`` (parsed JSON, else text, else None), ``auth`` (ok / missing / wrong /
 non_enterprise), ``range``, ``headers`` (only user-agent, accept, content-type,
-x-orchestra-account-id), ``status`` (None after a reset), ``fault`` (the action applied, or None),
-``time`` (fake clock, ISO) and ``monotonic``. The Authorization header is never stored, and any
-configured key found in a query or body is replaced by ``***``.
+x-orchestra-account-id), ``header_names`` (every header's lower-cased name, no values),
+``status`` (None after a reset), ``fault`` (the action applied, or None), ``time`` (fake clock,
+ISO) and ``monotonic``. The Authorization header is never stored, and any configured key found in
+a query or body is replaced by ``***``.
+
+Response hook: ``FakeOrchestra(response_check=check)`` (or ``set_response_check(check)``) calls
+``check(method, path, status, body)`` -> list of violation strings in the request thread for every
+answer that is JSON or empty (``body`` parsed, or None), never for downloads or injected faults.
+``response_checks`` holds only counts and strings: ``checked``, ``by_endpoint`` (``"GET
+/pipeline_runs -> 200": n``), ``violations``, and ``deliberate`` (what the check found in answers
+a mode breaks the spec with on purpose; such an answer that passes the check is a violation);
+``clear_response_checks()`` empties it. ``tests/api_contract.py`` provides the check.
 
 Control API (no auth, not journaled): ``POST /__faults`` with the ``add_fault`` arguments as JSON,
 ``GET /__faults``, ``DELETE /__faults``, ``GET /__journal``, ``DELETE /__journal``.
@@ -135,6 +203,37 @@ AMBIGUOUS_PREFIX, AMBIGUOUS_RUN_IDS two SUCCEEDED runs in the last 7 days (diffe
 INPUT_PIPELINE_ID,                  "Run Command" declares a required input ``command``: starting it
 INPUT_PIPELINE_ALIAS, REQUIRED_INPUT without runInputs.command -> 400
 PAUSED_PIPELINE_ALIAS               a paused pipeline that never ran
+NO_RUN_ID_PIPELINE_ID,              "Adhoc Backfill", never ran; with start_without_run_id its start
+NO_RUN_ID_PIPELINE_ALIAS            answers 200 without pipelineRunId (the run is still created)
+OLD_FAILED_RUN_ID,                  the nightly run OLD_FAILED_NIGHT (9) nights before last night's:
+OLD_FAILED_TASK_RUN_ID              FAILED, older than 7 days; its dbt task FAILED with logs
+                                    (DEBUG_LOG_FILENAME, DBT_LOG_FILENAME) and artifacts. Only an
+                                    explicit window reaches it on /pipeline_runs and /task_runs;
+                                    per_run_retention_days hides it from the per-run listing
+MATRIX_PIPELINE_ID,                 "Regional Loads": prepare_regions -> task group MATRIX_GROUP_ID
+MATRIX_PIPELINE_ALIAS,              (matrix over MATRIX_REGIONS, continueOnError) holding task
+MATRIX_GROUP_ID, MATRIX_TASK_ID,    MATRIX_TASK_ID -> publish_regions (dependsOn the group ID)
+MATRIX_REGIONS
+MATRIX_RUN_ID                       its run, FAILED: the parent MATRIX_PARENT_TASK_RUN_ID
+                                    (matrixParent true, FAILED) and children with the same taskId
+                                    and matrixParentId, told apart only by taskParameters.region /
+                                    runParameters.region; publish_regions SKIPPED
+MATRIX_EU_TASK_RUN_ID               eu: SUCCEEDED
+MATRIX_US_FIRST_TASK_RUN_ID,        us: FAILED (superseded), then retried: a new row with the same
+MATRIX_US_RETRY_TASK_RUN_ID         identity and a later createdAt, SUCCEEDED (flaky); both
+                                    numberOfAttempts 2, attemptNumber 1 and 2 where served
+MATRIX_APAC_TASK_RUN_ID             apac: FAILED, not retried
+GROUP_PIPELINE_ID,                  "Warehouse Build" (Orchestra-backed, latest version
+GROUP_PIPELINE_ALIAS,               GROUP_PIPELINE_VERSION = 5): task groups "ingest" and
+GROUP_PIPELINE_VERSION              "transform" (dependsOn ["ingest"]); no task-level dependsOn;
+                                    version 5 added transform_payments
+GROUP_RUN_ID, GROUP_RUN_VERSION     its run of version 4, FAILED: ingest_customers
+GROUP_FAILED_TASK_RUN_ID,           (GROUP_FAILED_TASK_RUN_ID) FAILED, both transform tasks
+GROUP_SKIPPED_TASK_RUN_IDS          (GROUP_SKIPPED_TASK_RUN_IDS) SKIPPED; every task run has
+                                    dependsOn null. ``/status`` carries ``data`` (the run's
+                                    PipelineRunModel) unless run_data_on_status is off; then
+                                    ``GET /pipelines/data?alias=...&version=4`` has the definition
+CONNECTIONS                         the rows of ``GET /integrations/connections``
 DEFAULT_API_KEY, API_PREFIX         "test-key", "/api/engine/public"
 =================================== ==========================================================
 """
@@ -158,10 +257,12 @@ import threading
 import time
 import traceback
 import uuid
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -247,6 +348,35 @@ INPUT_PIPELINE_ID = "0e4b7d2a-6c9f-4e31-8b5d-2a7f4c1e9b60"
 INPUT_PIPELINE_ALIAS = "run_command"
 REQUIRED_INPUT = "command"
 PAUSED_PIPELINE_ALIAS = "legacy_export"
+NO_RUN_ID_PIPELINE_ID = "dee899cc-b9d6-489c-b2ed-1ebb3c159dd0"
+NO_RUN_ID_PIPELINE_ALIAS = "adhoc_backfill"
+
+OLD_FAILED_RUN_ID = "ee72c553-1f89-44b7-b9a8-ca780a3f5477"
+OLD_FAILED_TASK_RUN_ID = "569b4ec8-7f8c-4606-9ffc-1a5716967650"
+OLD_FAILED_NIGHT = 9   # nights before last night's FAILED_RUN_ID
+_OLD_OTHER_TASK_RUN_IDS = ("6cd6e044-bf6e-4c97-a9de-3b580ccee208", "c32a5070-7f4b-413a-8802-75ceaf6f6dff")
+
+MATRIX_PIPELINE_ID = "5af54c3f-a3bc-4b3c-9641-5aae4334136b"
+MATRIX_PIPELINE_ALIAS = "regional_loads"
+MATRIX_RUN_ID = "fa4c3bcf-d7f9-48f4-81cf-a868555c5fdc"
+MATRIX_TASK_ID = "load_region"
+MATRIX_GROUP_ID = "regional_load"
+MATRIX_REGIONS = ("eu", "us", "apac")
+MATRIX_PARENT_TASK_RUN_ID = "ca6b946f-6dd6-49a5-aa32-a8f6e2e400bc"
+MATRIX_EU_TASK_RUN_ID = "0b7aaa86-a7c5-4d76-9f4e-b5bc44214307"
+MATRIX_US_FIRST_TASK_RUN_ID = "459d801e-333d-4ad7-95ad-038003fa4d6b"
+MATRIX_US_RETRY_TASK_RUN_ID = "57b019c5-f430-45af-bd3b-d7332f94fa87"
+MATRIX_APAC_TASK_RUN_ID = "24be50d1-e816-4678-94b3-f8cd0fb5df2f"
+_MATRIX_OTHER_TASK_RUN_IDS = ("5a81af3e-6d65-4ec4-8ca7-a9b62f933dac", "c7fe7594-14dc-4355-996f-b30c247fca84")
+
+GROUP_PIPELINE_ID = "0ded570d-1bc5-4bc7-9c1c-d957f6bd5bbd"
+GROUP_PIPELINE_ALIAS = "warehouse_build"
+GROUP_PIPELINE_VERSION = 5   # the latest; version 5 added transform_payments
+GROUP_RUN_ID = "6e9f28b9-f8c7-49ab-bacc-4e1fd18235b4"
+GROUP_RUN_VERSION = 4
+GROUP_FAILED_TASK_RUN_ID = "51aad393-e45a-4a5c-975e-bab695c86a30"
+GROUP_SKIPPED_TASK_RUN_IDS = ("ae480249-8f21-4f6e-84fc-172c23a6c9aa", "2b16a6f1-1ec3-4bf3-82aa-91f5550b4210")
+_GROUP_OTHER_TASK_RUN_ID = "b1fb352f-c87f-4cc0-8d0f-1d4342997c65"
 
 PIPELINE_RUN_STATUSES = (
     "CREATED", "RUNNING", "SUCCEEDED", "WARNING", "FAILED", "SKIPPED", "CANCELLING", "CANCELLED",
@@ -255,6 +385,8 @@ TASK_RUN_STATUSES = (
     "CREATED", "SKIPPED", "QUEUED", "RUNNING", "SUCCEEDED", "WARNING", "FAILED", "CANCELLING",
     "CANCELLED",
 )
+TERMINAL_RUN_STATUSES = ("SUCCEEDED", "WARNING", "FAILED", "SKIPPED", "CANCELLED")
+AUTH_STATUSES = ("INITIATED", "VALIDATING", "FAILED", "SUCCEEDED", "DEPRECATED")
 OPERATION_STATUSES = ("CANCELLED", "FAILED", "REUSED", "SKIPPED", "SUCCEEDED", "UNKNOWN", "WARNING")
 OPERATION_TYPES = (
     "AGGREGATION", "ANALYSIS", "DEPLOY", "INGESTION", "ITERATOR", "MATERIALISATION", "OPERATION",
@@ -277,6 +409,50 @@ _MAX_TASK_LAG_US = 2 * _HOUR_US  # a task run is created at most this long after
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ALIAS_RE = re.compile(r"[A-Za-z0-9_]+")
 _ALIAS_PATTERN = "^[A-Za-z0-9_]+$"
+
+# Behaviour switches, grouped into modes. "kind" (the default) is the fake as it was before modes.
+_KIND_SWITCHES = {
+    "snake_case_start_body": True,         # start bodies may spell fields run_inputs, task_ids...
+    "start_environment_ids": False,        # start's "environment" may be an environment ID too
+    "per_run_include_superseded": True,    # /pipeline_runs/{id}/task_runs honours it (else the
+                                           # parameter is ignored and superseded attempts listed)
+    "task_runs_include_superseded": True,  # the same for /task_runs
+    "attempt_number": True,                # task runs carry attemptNumber (else numberOfAttempts only)
+    "list_order": "default",               # "default", "oldest_first" or "shuffled" (per page)
+    "pipelines_params": True,              # /pipelines honours name, page and page_size (else: ignored,
+                                           # always the plain array)
+    "artifact_ranges": True,               # artifact downloads honour Range (else 200, whole body)
+    "run_data_on_status": True,            # /status of a grouped pipeline's run carries data (else null)
+    "start_without_run_id": False,         # a start of NO_RUN_ID_PIPELINE_ALIAS omits pipelineRunId
+    "per_run_retention_days": None,        # /pipeline_runs/{id}/task_runs lists nothing for runs
+                                           # older than this many days
+}
+MODES = {
+    "kind": dict(_KIND_SWITCHES),
+    # Only what the published spec promises: no parameter, field or spelling it lacks.
+    "strict": dict(_KIND_SWITCHES, snake_case_start_body=False, start_environment_ids=True,
+                   per_run_include_superseded=False, attempt_number=False, list_order="oldest_first",
+                   pipelines_params=False, artifact_ranges=False),
+    # Where the spec is silent, the least convenient answer it still allows.
+    "spec_silent": dict(_KIND_SWITCHES, snake_case_start_body=False, start_environment_ids=True,
+                        per_run_include_superseded=False, task_runs_include_superseded=False,
+                        attempt_number=False, list_order="shuffled", pipelines_params=False,
+                        run_data_on_status=False, start_without_run_id=True, per_run_retention_days=7),
+}
+LIST_ORDERS = ("default", "oldest_first", "shuffled")
+
+
+def mode_switches(mode: str = "kind", overrides: dict | None = None) -> dict:
+    """The switches of ``mode`` with ``overrides`` applied (ValueError on unknown names)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {sorted(MODES)}")
+    unknown = set(overrides or {}) - set(_KIND_SWITCHES)
+    if unknown:
+        raise ValueError(f"unknown switches: {sorted(unknown)}")
+    switches = {**MODES[mode], **(overrides or {})}
+    if switches["list_order"] not in LIST_ORDERS:
+        raise ValueError(f"list_order must be one of {LIST_ORDERS}")
+    return switches
 
 
 ################################################################################
@@ -877,6 +1053,18 @@ class TaskDef:
     depends_on: tuple[str, ...] = ()
     warn_on_failure: bool = False
     retries: int = 0
+    group: str | None = None           # the task group holding it (its dependsOn is the group's)
+    since_version: int | None = None   # added in this version of an Orchestra-backed pipeline
+
+
+@dataclass(frozen=True)
+class GroupDef:
+    """A task group of a pipeline definition (``TaskGroupModel``)."""
+
+    group_id: str
+    name: str
+    depends_on: tuple[str, ...] = ()
+    matrix: dict | None = None
 
 
 @dataclass
@@ -895,6 +1083,7 @@ class Pipeline:
     inputs: dict | None = None
     paused: bool = False
     version: int | None = None  # Orchestra-backed pipelines only
+    groups: tuple[GroupDef, ...] = ()
 
     @property
     def yaml_path(self) -> str:
@@ -915,7 +1104,7 @@ class Run:
 
     __slots__ = ("id", "pipeline", "env", "created", "started", "completed", "updated", "status",
                  "message", "trigger", "branch", "commit", "version", "anomalies", "tasks",
-                 "live_seconds", "live_task_ids")
+                 "live_seconds", "live_task_ids", "cancel_at", "cancel_us", "forced_at")
 
     def __init__(self, run_id, pipeline, env, created, status, started=None, completed=None,
                  updated=None, message=None, trigger=None, branch=None, commit=None, version=None):
@@ -936,10 +1125,25 @@ class Run:
         self.tasks: list[TaskRun] | None = None  # None: generated on first use
         self.live_seconds: float | None = None
         self.live_task_ids: dict[str, str] = {}
+        self.cancel_at: int | None = None    # when a cancel was asked for
+        self.cancel_us = 0                   # how long it then stays CANCELLING
+        self.forced_at: int | None = None    # when a forced cancel ended it
 
     def state(self, now_us: int) -> tuple[str, int | None, int | None, int]:
         """``(status, started, completed, updated)`` as they stand at ``now_us``: a live run is
-        CREATED for its first third, then RUNNING, then SUCCEEDED."""
+        CREATED for its first third, then RUNNING, then SUCCEEDED; a cancelled one is
+        CANCELLING for ``cancel_us`` (or until forced), then CANCELLED."""
+        if self.cancel_at is not None and now_us >= self.cancel_at:
+            started = self._progress(self.cancel_at)[1]
+            ended = self.cancel_at + self.cancel_us
+            if self.forced_at is not None:
+                ended = min(ended, self.forced_at)
+            if now_us < ended:
+                return "CANCELLING", started, None, self.cancel_at
+            return "CANCELLED", started, ended, ended
+        return self._progress(now_us)
+
+    def _progress(self, now_us: int) -> tuple[str, int | None, int | None, int]:
         if self.live_seconds is None:
             return self.status, self.started, self.completed, self.updated
         started = self.created + int(self.live_seconds * _US / 3)
@@ -975,6 +1179,9 @@ class TaskRun:
     superseded: bool = False
     logs: list[LogFile] = field(default_factory=list)
     artifacts: dict = field(default_factory=dict)
+    matrix_parent: bool = False
+    matrix_parent_id: str | None = None
+    task_parameters: dict | None = None   # as run (a matrix child's rendered values), else the task's
 
 
 RUN_MESSAGES = {
@@ -1041,9 +1248,9 @@ def _scheduled(pipeline: Pipeline) -> dict:
 
 
 def _task(task_id, name, integration, job, parameters, connection=None, depends_on=(),
-          warn_on_failure=False, retries=0) -> TaskDef:
+          warn_on_failure=False, retries=0, group=None, since_version=None) -> TaskDef:
     return TaskDef(task_id, name, integration, job, parameters, connection, tuple(depends_on),
-                   warn_on_failure, retries)
+                   warn_on_failure, retries, group, since_version)
 
 
 def _catalogue(anchor_us: int) -> list[Pipeline]:
@@ -1118,6 +1325,44 @@ def _catalogue(anchor_us: int) -> list[Pipeline]:
             _task("export_csv", "Export CSV", "PYTHON", "PYTHON_EXECUTE_SCRIPT",
                   {"command": "python legacy/export.py"}, "python_prod_runner"),
         ), made(400), made(200), 120, _schedule("Weekly", "0 4 ? * MON *"), paused=True),
+        Pipeline(NO_RUN_ID_PIPELINE_ID, "Adhoc Backfill", NO_RUN_ID_PIPELINE_ALIAS, (
+            _task("backfill_orders", "Backfill orders", "PYTHON", "PYTHON_EXECUTE_SCRIPT",
+                  {"command": "python backfill/orders.py", "package_manager": "PIP"},
+                  "python_prod_runner"),
+        ), made(20), made(20), 90, storage="ORCHESTRA", repository=None, version=2),
+        Pipeline(MATRIX_PIPELINE_ID, "Regional Loads", MATRIX_PIPELINE_ALIAS, (
+            _task("prepare_regions", "Prepare regions", "SNOWFLAKE", "SNOWFLAKE_RUN_QUERY",
+                  {"statement": "call analytics.regional.prepare()"}, "snowflake_prod_48213"),
+            _task(MATRIX_TASK_ID, "Load region", "PYTHON", "PYTHON_EXECUTE_SCRIPT",
+                  {"command": "python loads/load_region.py --region ${{ matrix.region }}",
+                   "package_manager": "PIP"}, "python_prod_runner", retries=1, group=MATRIX_GROUP_ID),
+            _task("publish_regions", "Publish regional extract", "TABLEAU_CLOUD",
+                  "TABLEAU_REFRESH_EXTRACT", {"datasource_id": "regional_extract"},
+                  "tableau_cloud_11902", [MATRIX_GROUP_ID]),
+        ), made(65), made(7), 420, _schedule("Daily regional", "0 4 * * ? *"), groups=(
+            GroupDef(MATRIX_GROUP_ID, "Regional load", ("prepare_regions",),
+                     {"inputs": {"region": list(MATRIX_REGIONS)}, "maxParallel": 3,
+                      "sequential": None, "continueOnError": True}),
+        )),
+        Pipeline(GROUP_PIPELINE_ID, "Warehouse Build", GROUP_PIPELINE_ALIAS, (
+            _task("ingest_orders", "Ingest orders", "FIVETRAN", "FIVETRAN_SYNC_ALL",
+                  {"connector_id": "shop_orders"}, "fivetran_prod_30571", group="ingest"),
+            _task("ingest_customers", "Ingest customers", "FIVETRAN", "FIVETRAN_SYNC_ALL",
+                  {"connector_id": "crm_customers"}, "fivetran_prod_30571", group="ingest"),
+            _task("transform_orders", "dbt build orders", "DBT_CORE", "DBT_CORE_EXECUTE",
+                  dict(dbt_params, commands="dbt build --select orders"), "snowflake_prod_48213",
+                  group="transform"),
+            _task("transform_customers", "dbt build customers", "DBT_CORE", "DBT_CORE_EXECUTE",
+                  dict(dbt_params, commands="dbt build --select customers"), "snowflake_prod_48213",
+                  group="transform"),
+            _task("transform_payments", "dbt build payments", "DBT_CORE", "DBT_CORE_EXECUTE",
+                  dict(dbt_params, commands="dbt build --select payments"), "snowflake_prod_48213",
+                  group="transform", since_version=GROUP_PIPELINE_VERSION),
+        ), made(95), made(1), 380, _schedule("Twice daily", "0 5,17 * * ? *"), storage="ORCHESTRA",
+            repository=None, version=GROUP_PIPELINE_VERSION, groups=(
+            GroupDef("ingest", "Ingest"),
+            GroupDef("transform", "Transform", ("ingest",)),
+        )),
         # The pipelines that carry the generated volume:
         Pipeline("4b8f1a6e-3d0c-4c75-a2e8-5f9b3d7a1c04", "Customer 360", "customer_360", (
             _task("sync_crm", "Sync CRM", "FIVETRAN", "FIVETRAN_SYNC_ALL",
@@ -1180,9 +1425,11 @@ class Workspace:
     """
 
     def __init__(self, *, seed: int = 7, runs: int = 1500, now: datetime | None = None,
-                 run_seconds: float = 3.0, big_artifact_bytes: int = 0):
+                 run_seconds: float = 3.0, big_artifact_bytes: int = 0,
+                 cancel_seconds: float | None = None):
         self.seed = seed
         self.run_seconds = run_seconds
+        self.cancel_seconds = run_seconds if cancel_seconds is None else cancel_seconds
         self.big_artifact_bytes = big_artifact_bytes
         self.anchor_us = to_us(now or datetime.now(timezone.utc))
         self._monotonic0 = time.monotonic()
@@ -1307,6 +1554,8 @@ class Workspace:
         self._add_cascade(now - 5 * _HOUR_US - 501_338_027)
         self._add_no_logs(now - 8 * _HOUR_US - 250_114_902)
         self._add_auth_failure(now - 10 * _HOUR_US - 33_507_761)
+        self._add_matrix(now - 4 * _HOUR_US - 207_314_552)
+        self._add_group_failure(now - 7 * _HOUR_US - 140_226_903)
         # History for the scenario pipelines: one successful run a day before each scenario.
         for alias, hours_ago in (("partner_api_sync", 3), ("finance_close", 5), ("dbt_cloud_marts", 8),
                                  ("marketing_spend", 10), ("intraday_refresh", 2)):
@@ -1370,17 +1619,42 @@ class Workspace:
         self._attach(good, self._template_tasks(good, {"transform_core": GOOD_DBT_TASK_RUN_ID}))
         self._add_dbt_operations(good.tasks[1], [self._new_id(rng) for _ in range(3)], failed=False)
 
-        outcomes = {9: "FAILED", 17: "WARNING", 23: "FAILED"}
+        outcomes = {OLD_FAILED_NIGHT: "FAILED", 17: "WARNING", 23: "FAILED"}
         for night in range(2, 30):
             status = outcomes.get(night, "SUCCEEDED")
             created = clock("02:00:00", -night) + rng.randrange(_US)
             commit = GOOD_COMMIT if night < 4 else None
-            run = self._scenario_run(self._new_id(rng), PIPELINE_ALIAS, self.prod, created, status,
+            run_id = self._new_id(rng)
+            run = self._scenario_run(OLD_FAILED_RUN_ID if night == OLD_FAILED_NIGHT else run_id,
+                                     PIPELINE_ALIAS, self.prod, created, status,
                                      600 + rng.randrange(120), commit=commit)
+            if run.id == OLD_FAILED_RUN_ID:
+                self._attach_old_failure(run)
             if status == "SUCCEEDED":
                 self._attach(run, self._template_tasks(run))
                 self._add_dbt_operations(run.tasks[1], [self._new_id(rng) for _ in range(3)],
                                          failed=False)
+
+    def _attach_old_failure(self, run: Run) -> None:
+        """The nightly failure nine nights before last night's: older than 7 days, with logs."""
+        error = _FAILURES["DBT_CORE"][2]
+        dbt_started = run.started + 371_000_000
+        seconds = (run.completed - run.created) / _US
+        self._attach(run, [
+            self._task_run(run, "extract_orders", _OLD_OTHER_TASK_RUN_IDS[0], "SUCCEEDED",
+                           started_s=4.0, completed_s=370.2),
+            self._task_run(
+                run, "transform_core", OLD_FAILED_TASK_RUN_ID, "FAILED", started_s=374.1,
+                completed_s=seconds - 1.3, message=_FAILURES["DBT_CORE"][0],
+                external_status=_FAILURES["DBT_CORE"][1], external_message=error,
+                logs=[LogFile(DEBUG_LOG_FILENAME, 1, "dbt debug", text_file(dbt_debug_log, dbt_started)),
+                      LogFile(DBT_LOG_FILENAME, 1, "dbt build", text_file(
+                          short_dbt_log, dbt_started + 3_000_000, error))],
+                artifacts=self._dbt_artifacts(run.completed - 2_000_000, failed=True)),
+            self._task_run(run, "refresh_dashboards", _OLD_OTHER_TASK_RUN_IDS[1], "SKIPPED",
+                           started_s=None, completed_s=seconds - 0.9, attempts=0,
+                           message="Skipped because an upstream task failed."),
+        ])
 
     def _dbt_artifacts(self, generated_at: int, *, failed: bool, big: bool = False) -> dict:
         artifacts = {
@@ -1517,8 +1791,8 @@ class Workspace:
                                  "WARNING", 2_214.6)
         run.anomalies = {"b5d0e2a7-9c41-4f36-8e1d-6a3c0b9f2d57": {
             "type": "pipeline_duration_above_baseline",
-            "data": {"percentageAboveBaseline": 85, "observedSeconds": 2214, "medianSeconds": 1197,
-                     "thresholdSeconds": 1800, "comparedRuns": 14}}}
+            "data": {"type": "pipeline_duration_above_baseline", "percentage_above_baseline": 85,
+                     "threshold_seconds": 1800, "compared_runs": 14, "observed_seconds": 2214}}}
         tasks = self._template_tasks(run)
         tasks[-1] = self._task_run(
             run, "refresh_attribution_dashboard", WARNING_TASK_RUN_ID, "WARNING",
@@ -1612,6 +1886,72 @@ class Workspace:
             external_message="250001 (08001): Failed to connect to DB: "
                              "acme-xy12345.snowflakecomputing.com:443. Incorrect username or "
                              "password was specified.")])
+
+    def _add_matrix(self, created: int) -> None:
+        """A matrix task over three regions: eu succeeds, us fails and its retry succeeds (the
+        same identity, a later createdAt), apac fails and is not retried; the parent FAILED."""
+        run = self._scenario_run(MATRIX_RUN_ID, MATRIX_PIPELINE_ALIAS, self.prod, created, "FAILED",
+                                 401.2)
+        script = "loads/load_region.py"
+        template = run.pipeline.tasks[1].parameters["command"]
+
+        def child(task_run_id, region, status, created_s, started_s, completed_s, *, attempt=1,
+                  attempts=1, error=None, superseded=False, earlier_logs=()):
+            command = template.replace("${{ matrix.region }}", region)
+            log = LogFile(f"{attempt}/run_script", attempt, command, text_file(
+                python_error_log, run.created + round(started_s * _US), script, error))
+            failure = {"message": "Python script failed with exit code 1.", "external_status": "1",
+                       "external_message": error} if error else {}
+            return self._task_run(
+                run, MATRIX_TASK_ID, task_run_id, status, created_s=created_s, started_s=started_s,
+                completed_s=completed_s, attempt=attempt, attempts=attempts, superseded=superseded,
+                matrix_parent_id=MATRIX_PARENT_TASK_RUN_ID, logs=[*earlier_logs, log],
+                task_parameters={**run.pipeline.tasks[1].parameters, "command": command, "region": region},
+                run_parameters={"region": region}, **failure)
+
+        timeout = ("requests.exceptions.ConnectTimeout: HTTPSConnectionPool(host='us.wms.acme.internal', "
+                   "port=443): Max retries exceeded (connect timeout=30)")
+        missing = "KeyError: 'apac' (no warehouse mapping for region 'apac' in loads/regions.yml)"
+        us_first = child(MATRIX_US_FIRST_TASK_RUN_ID, "us", "FAILED", 46.102, 47.2, 95.8, attempts=2,
+                         error=timeout, superseded=True)
+        self._attach(run, [
+            self._task_run(run, "prepare_regions", _MATRIX_OTHER_TASK_RUN_IDS[0], "SUCCEEDED",
+                           started_s=3.1, completed_s=45.2),
+            self._task_run(run, MATRIX_TASK_ID, MATRIX_PARENT_TASK_RUN_ID, "FAILED", created_s=45.5,
+                           started_s=46.0, completed_s=400.0, matrix_parent=True,
+                           message="1 of 3 matrix iterations failed."),
+            child(MATRIX_EU_TASK_RUN_ID, "eu", "SUCCEEDED", 46.101, 47.0, 210.3),
+            us_first,
+            child(MATRIX_US_RETRY_TASK_RUN_ID, "us", "SUCCEEDED", 156.0, 157.1, 330.4, attempt=2,
+                  attempts=2, earlier_logs=us_first.logs),
+            child(MATRIX_APAC_TASK_RUN_ID, "apac", "FAILED", 46.103, 47.4, 120.9, error=missing),
+            self._task_run(run, "publish_regions", _MATRIX_OTHER_TASK_RUN_IDS[1], "SKIPPED",
+                           started_s=None, completed_s=400.6, attempts=0,
+                           message="Skipped because an upstream task failed."),
+        ])
+
+    def _add_group_failure(self, created: int) -> None:
+        """Dependencies only between task groups: ingest_customers fails in "ingest", so both
+        tasks of "transform" (dependsOn ingest) are SKIPPED; the run used version 4."""
+        run = self._scenario_run(GROUP_RUN_ID, GROUP_PIPELINE_ALIAS, self.prod, created, "FAILED",
+                                 190.4)
+        run.version = GROUP_RUN_VERSION
+        skipped = {"started_s": None, "attempts": 0, "message": "Skipped because an upstream task failed."}
+        self._attach(run, [
+            self._task_run(run, "ingest_orders", _GROUP_OTHER_TASK_RUN_ID, "SUCCEEDED", started_s=3.0,
+                           completed_s=120.4,
+                           platform_link="https://fivetran.com/dashboard/connectors/shop_orders"),
+            self._task_run(
+                run, "ingest_customers", GROUP_FAILED_TASK_RUN_ID, "FAILED", started_s=3.1,
+                completed_s=188.7, message="Sync failed.", external_status="FAILURE",
+                external_message="Connector crm_customers failed: the Salesforce OAuth token has "
+                                 "expired; re-authorise the connection.",
+                platform_link="https://fivetran.com/dashboard/connectors/crm_customers"),
+            self._task_run(run, "transform_orders", GROUP_SKIPPED_TASK_RUN_IDS[0], "SKIPPED",
+                           completed_s=189.2, **skipped),
+            self._task_run(run, "transform_customers", GROUP_SKIPPED_TASK_RUN_IDS[1], "SKIPPED",
+                           completed_s=189.3, **skipped),
+        ])
 
     def _generate(self, count: int) -> None:
         """``count`` runs over the last 30 days on the volume pipelines, mostly SUCCEEDED."""
@@ -1752,8 +2092,10 @@ class Workspace:
                 python_error_log, task_run.started, script, error, file_status=file_status))]
 
     def _live_tasks(self, run: Run, now_us: int) -> list[TaskRun]:
-        """Task runs of a run started through the API, as they stand at ``now_us``."""
-        phase, started, completed, _ = run.state(now_us)
+        """Task runs of a run started through the API, as they stand at ``now_us`` (or when it
+        was cancelled: ``_cancelled_view`` takes it from there)."""
+        moment = now_us if run.cancel_at is None else min(now_us, run.cancel_at)
+        phase, started, completed, _ = run._progress(moment)
         result = []
         for position, task in enumerate(t for t in run.pipeline.tasks if t.task_id in run.live_task_ids):
             status = {"CREATED": "CREATED", "SUCCEEDED": "SUCCEEDED"}.get(
@@ -1776,10 +2118,25 @@ class Workspace:
 
     def task_runs_of(self, run: Run, now_us: int) -> list[TaskRun]:
         if run.live_seconds is not None:
-            return self._live_tasks(run, now_us)
+            return _cancelled_view(run, self._live_tasks(run, now_us), now_us)
         if run.tasks is None:
             run.tasks = self._template_tasks(run)  # the same every time, so a race is harmless
-        return run.tasks
+        return _cancelled_view(run, run.tasks, now_us)
+
+    def cancel_run(self, run: Run, force: bool, now_us: int) -> None:
+        """Ask ``run`` to cancel (it stays CANCELLING for ``cancel_seconds``), or force a run that a
+        cancel left CANCELLING to CANCELLED now; HTTPError 400 when the run cannot be."""
+        with self._lock:
+            status = run.phase(now_us)
+            if status in TERMINAL_RUN_STATUSES:
+                raise HTTPError(400, f"Pipeline run is already {status} and cannot be cancelled.")
+            if force and status != "CANCELLING":
+                raise HTTPError(400, "A pipeline run can only be force-cancelled after a cancel "
+                                     "request has left it CANCELLING.")
+            if force:
+                run.forced_at = now_us
+            elif status != "CANCELLING":
+                run.cancel_at, run.cancel_us = now_us, int(self.cancel_seconds * _US)
 
     def latest_run(self, pipeline_id: str) -> Run | None:
         with self._lock:
@@ -1836,6 +2193,26 @@ class Workspace:
         return run
 
 
+def _cancelled_view(run: Run, task_runs: list[TaskRun], now_us: int) -> list[TaskRun]:
+    """Task runs of a cancelled run: what was running is CANCELLING, then CANCELLED; what had
+    not started is SKIPPED once the run is CANCELLED."""
+    if run.cancel_at is None or now_us < run.cancel_at:
+        return task_runs
+    status, _, completed, updated = run.state(now_us)
+    result = []
+    for task_run in task_runs:
+        if task_run.status in ("RUNNING", "CANCELLING"):
+            task_run = dataclasses.replace(
+                task_run, status=status, updated=updated, completed=completed,
+                message="Task is being cancelled." if status == "CANCELLING" else "Task cancelled.")
+        elif task_run.status in ("CREATED", "QUEUED") and status == "CANCELLED":
+            task_run = dataclasses.replace(
+                task_run, status="SKIPPED", updated=updated, completed=completed, attempts=0,
+                message="Skipped because the pipeline run was cancelled.")
+        result.append(task_run)
+    return result
+
+
 def _downstream(tasks, task_id: str) -> set[str]:
     """Every task that depends, directly or not, on ``task_id``."""
     found: set[str] = set()
@@ -1869,29 +2246,36 @@ def run_row(run: Run, now_us: int) -> dict:
         "accountId": ACCOUNT_ID, "envId": run.env.id, "envName": run.env.name, "runStatus": status,
         "hasAnomalies": bool(run.anomalies), "anomalies": run.anomalies,
         "triggeredBy": [run.trigger or {"triggerType": "MANUAL"}], "childPipelineRuns": [],
-        "message": run.message if run.live_seconds is None and run.message else RUN_MESSAGES[status],
+        "message": run.message if run.live_seconds is None and run.cancel_at is None and run.message
+        else RUN_MESSAGES[status],
         "pipelineVersionNumber": run.version, "createdAt": iso(run.created), "updatedAt": iso(updated),
         "completedAt": iso(completed), "startedAt": iso(started), "branch": run.branch,
         "commit": run.commit, "gitLink": None,
     }
 
 
-def task_run_row(task_run: TaskRun) -> dict:
-    """A ``TaskRunResponse``."""
+def task_run_row(task_run: TaskRun, attempt_number: bool = True) -> dict:
+    """A ``TaskRunResponse`` (plus ``attemptNumber``, which newer servers add)."""
     task, run = task_run.task, task_run.run
-    return {
+    row = {
         "id": task_run.id, "pipelineRunId": run.id, "taskName": task.name, "taskId": task.task_id,
         "accountId": ACCOUNT_ID, "pipelineId": run.pipeline.id, "integration": task.integration,
         "integrationJob": task.job, "status": task_run.status, "message": task_run.message,
         "externalStatus": task_run.external_status, "externalMessage": task_run.external_message,
-        "taskParameters": task.parameters, "runParameters": task_run.run_parameters,
+        "taskParameters": task.parameters if task_run.task_parameters is None
+        else task_run.task_parameters,
+        "runParameters": task_run.run_parameters,
         "connectionId": task.connection, "computeResourceId": None,
         "platformLink": task_run.platform_link, "numberOfAttempts": task_run.attempts,
-        "attemptNumber": task_run.attempt, "matrixParent": False, "matrixParentId": None,
-        "dependsOn": list(task.depends_on), "anomalies": None,
+        "attemptNumber": task_run.attempt, "matrixParent": task_run.matrix_parent,
+        "matrixParentId": task_run.matrix_parent_id,
+        "dependsOn": None if task.group and not task.depends_on else list(task.depends_on),
         "createdAt": iso(task_run.created), "updatedAt": iso(task_run.updated),
         "startedAt": iso(task_run.started), "completedAt": iso(task_run.completed),
     }
+    if not attempt_number:
+        del row["attemptNumber"]
+    return row
 
 
 def pipeline_row(workspace: Workspace, pipeline: Pipeline, now_us: int) -> dict:
@@ -1918,20 +2302,76 @@ def pipeline_row(workspace: Workspace, pipeline: Pipeline, now_us: int) -> dict:
     }
 
 
-def pipeline_definition(pipeline: Pipeline) -> dict:
-    """A ``PipelineModel`` (GET /pipelines/data): the pipeline YAML as JSON."""
+def _task_model(task: TaskDef) -> dict:
     return {
-        "version": "v1", "name": pipeline.name,
-        "pipeline": {task.task_id: {
-            "integration": task.integration, "integrationJob": task.job, "parameters": task.parameters,
-            "dependsOn": list(task.depends_on), "condition": None, "name": task.name, "tags": [],
-            "connection": task.connection, "operationMetadata": None,
-            "treatFailureAsWarning": task.warn_on_failure,
-            "configuration": {"retries": task.retries},
-        } for task in pipeline.tasks},
+        "integration": task.integration, "integrationJob": task.job, "parameters": task.parameters,
+        "dependsOn": list(task.depends_on), "condition": None, "name": task.name, "tags": [],
+        "connection": task.connection, "operationMetadata": None,
+        "treatFailureAsWarning": task.warn_on_failure, "configuration": {"retries": task.retries},
+    }
+
+
+def pipeline_definition(pipeline: Pipeline, version: int | None = None) -> dict:
+    """A ``PipelineModel`` (GET /pipelines/data): the pipeline YAML as JSON, as it stood at
+    ``version`` (default: the latest). Grouped tasks sit in their ``TaskGroupModel``."""
+    groups = {group.group_id: group for group in pipeline.groups}
+    entries: dict = {}
+    for task in pipeline.tasks:
+        if version is not None and (task.since_version or 0) > version:
+            continue
+        if task.group is None:
+            entries[task.task_id] = _task_model(task)
+            continue
+        group = groups[task.group]
+        entry = entries.setdefault(group.group_id, {
+            "tasks": {}, "dependsOn": list(group.depends_on), "condition": None, "name": group.name,
+            "matrix": group.matrix, "meta": None})
+        entry["tasks"][task.task_id] = _task_model(task)
+    return {
+        "version": "v1", "name": pipeline.name, "pipeline": entries,
         "schedule": pipeline.schedule, "sensors": {}, "triggerEvents": [], "webhook": pipeline.webhook,
         "configuration": None, "inputs": pipeline.inputs, "meta": None, "alerts": None,
     }
+
+
+def run_definition(run: Run) -> dict:
+    """A ``PipelineRunModel`` (``data`` of a run): its version's definition and the values of
+    its environment."""
+    return dict(pipeline_definition(run.pipeline, run.version), environment=copy.deepcopy(run.env.values))
+
+
+# The workspace's connections: (connectionId, integration, connectionName, authStatus, isDefault,
+# days since created, days since updated). Every connection a task uses is here.
+CONNECTIONS = (
+    ("snowflake_prod_48213", "SNOWFLAKE", "Snowflake production", "SUCCEEDED", True, 410, 35),
+    ("fivetran_prod_30571", "FIVETRAN", "Fivetran production", "SUCCEEDED", True, 380, 60),
+    ("tableau_cloud_11902", "TABLEAU_CLOUD", "Tableau Cloud", "SUCCEEDED", True, 300, 90),
+    ("python_prod_runner", "PYTHON", "Python production runner", "SUCCEEDED", True, 290, 12),
+    ("snowflake_finance_20931", "SNOWFLAKE", "Snowflake finance", "SUCCEEDED", False, 250, 40),
+    ("http_partner_api", "HTTP", "Partner API", "SUCCEEDED", True, 220, 30),
+    ("dbt_cloud_prod", "DBT", "dbt Cloud production", "SUCCEEDED", True, 200, 25),
+    ("http_ads_api", "HTTP", "Ads API", "SUCCEEDED", False, 150, 20),
+    (AUTH_FAIL_CONNECTION_ID, "SNOWFLAKE", "Snowflake marketing", "FAILED", False, 120, 1),
+    ("http_alert_hook", "HTTP", "Alert webhook", "SUCCEEDED", False, 90, 45),
+    ("fivetran_legacy_10027", "FIVETRAN", "Fivetran legacy account", "DEPRECATED", False, 700, 400),
+    ("databricks_dev_55310", "DATABRICKS", "Databricks development", "INITIATED", True, 2, 2),
+)
+
+
+def connection_row(connection: tuple, anchor_us: int) -> dict:
+    """An ``IntegrationConnectionMetadataResponse`` (metadata only, never credentials)."""
+    connection_id, integration, name, auth_status, is_default, created_days, updated_days = connection
+    return {"integration": integration, "authStatus": auth_status, "connectionId": connection_id,
+            "connectionName": name, "isDefault": is_default,
+            "updatedAt": iso(anchor_us - updated_days * _DAY_US - 3_118_205),
+            "createdAt": iso(anchor_us - created_days * _DAY_US - 41_907_331)}
+
+
+@functools.lru_cache(maxsize=None)
+def spec_enum(name: str) -> tuple[str, ...]:
+    """An enum of the published spec, from ``api_facts.json`` beside this file."""
+    facts = json.loads(Path(__file__).with_name("api_facts.json").read_text(encoding="utf-8"))
+    return tuple(facts["enums"][name])
 
 
 def environment_row(environment: Environment) -> dict:
@@ -1963,6 +2403,7 @@ class Request:
     body: bytes
     auth: str                      # ok / missing / wrong / non_enterprise
     params: dict = field(default_factory=dict)
+    route: str | None = None       # the matched path template, e.g. "/pipeline_runs/{pipeline_run_id}/status"
 
 
 @dataclass
@@ -1972,11 +2413,15 @@ class Response:
     body: bytes = b""
     stream: object = None          # an iterable of byte chunks, sent after the headers
     length: int | None = None      # Content-Length when streaming
+    payload: object = None         # what a JSON body encodes (for the response hook)
+    is_json: bool = False
+    off_spec: str | None = None    # why this answer breaks the published spec on purpose
 
 
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    return Response(status, {"Content-Type": "application/json", **(headers or {})}, body)
+    return Response(status, {"Content-Type": "application/json", **(headers or {})}, body,
+                    payload=payload, is_json=True)
 
 
 def error_response(error: HTTPError) -> Response:
@@ -2200,10 +2645,11 @@ class Api:
     """Maps a ``Request`` to a ``Response`` like the real service: routing (404/405), then
     Bearer auth (401/403), then validation (422), then the endpoint (400/404/200...)."""
 
-    def __init__(self, workspace: Workspace, api_key: str, non_enterprise_keys):
+    def __init__(self, workspace: Workspace, api_key: str, non_enterprise_keys, switches=None):
         self.workspace = workspace
         self.api_key = api_key
         self.non_enterprise_keys = tuple(non_enterprise_keys)
+        self.switches = mode_switches("kind", switches)
         routes = (
             ("GET", "/pipeline_runs", self.list_pipeline_runs),
             ("GET", "/pipeline_runs/{pipeline_run_id}/status", self.get_pipeline_run_status),
@@ -2223,9 +2669,11 @@ class Api:
             ("GET", "/pipeline", self.get_pipeline),
             ("GET", "/pipelines/data", self.get_pipeline_data),
             ("POST", "/pipelines/{pipeline_id_or_alias}/start", self.start_pipeline),
+            ("POST", "/pipeline_runs/{pipeline_run_id}/cancel", self.cancel_pipeline_run),
+            ("GET", "/integrations/connections", self.list_connections),
         )
-        self.routes = [(method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)), handler)
-                       for method, path, handler in routes]
+        self.routes = [(method, path, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)),
+                        handler) for method, path, handler in routes]
 
     def classify_auth(self, headers: dict) -> str:
         value = headers.get("authorization")
@@ -2257,16 +2705,47 @@ class Api:
             raise HTTPError(404, "Not Found")
         path = request.path[len(API_PREFIX):]
         allowed = []
-        for method, pattern, handler in self.routes:
+        for method, template, pattern, handler in self.routes:
             match = pattern.fullmatch(path)
             if match:
                 if method == request.method:
                     request.params = match.groupdict()
+                    request.route = template
                     return handler
                 allowed.append(method)
         if allowed:
             raise HTTPError(405, "Method Not Allowed", {"Allow": ", ".join(allowed)})
         raise HTTPError(404, "Not Found")
+
+    # -- order and shape switches ---------------------------------------------------------------
+
+    def _page(self, request: Request, items: list, page: int, page_size: int, to_row,
+              created=None) -> dict:
+        """``paginate`` in the mode's order. ``items`` come in the default order: newest first,
+        or (with ``created``, a sort key) any other order, re-sorted by it for oldest_first.
+        Only the order changes: the total and which rows each page holds stay consistent."""
+        order = self.switches["list_order"]
+        if order == "oldest_first":
+            items = sorted(items, key=created) if created else items[::-1]
+        body = paginate(items, page, page_size, to_row)
+        if order == "shuffled":
+            self._shuffle(body["results"], request.path, page, page_size)
+        return body
+
+    def _arrange(self, request: Request, rows: list, created) -> list:
+        """A plain array (no pages) in the mode's order; ``created`` sorts it oldest first."""
+        order = self.switches["list_order"]
+        if order == "oldest_first":
+            return sorted(rows, key=created)
+        if order == "shuffled":
+            self._shuffle(rows, request.path)
+        return rows
+
+    def _shuffle(self, rows: list, *salt) -> None:
+        random.Random(":".join(str(part) for part in (self.workspace.seed, *salt))).shuffle(rows)
+
+    def _task_run_row(self, task_run: TaskRun) -> dict:
+        return task_run_row(task_run, self.switches["attempt_number"])
 
     # -- pipeline runs --------------------------------------------------------------------------
 
@@ -2284,8 +2763,8 @@ class Api:
                 if (not statuses or run.phase(now) in statuses)
                 and (not pipeline_ids or run.pipeline.id in pipeline_ids)
                 and (not environments or run.env.id in environments)]
-        return json_response(paginate(runs, page, page_size,
-                                      lambda run: run_row(run, now)))
+        return json_response(self._page(request, runs, page, page_size,
+                                        lambda run: run_row(run, now)))
 
     def _run_or_404(self, run_id: str | None) -> Run:
         run = self.workspace.run(run_id) if run_id else None
@@ -2296,24 +2775,44 @@ class Api:
     def get_pipeline_run_status(self, request: Request, inputs: Inputs, now: int) -> Response:
         run_id = inputs.path_uuid4("pipeline_run_id")
         inputs.raise_errors()
-        return json_response(run_row(self._run_or_404(run_id), now))
+        run = self._run_or_404(run_id)
+        row = run_row(run, now)
+        if run.pipeline.groups:  # the run's own definition; clients must cope with null
+            row["data"] = run_definition(run) if self.switches["run_data_on_status"] else None
+        return json_response(row)
+
+    def cancel_pipeline_run(self, request: Request, inputs: Inputs, now: int) -> Response:
+        """204 without a body; the run goes CANCELLING, then CANCELLED after ``cancel_seconds``
+        (at once with ``force``, which only a CANCELLING run accepts); 400 on a finished run."""
+        run_id = inputs.path_uuid4("pipeline_run_id")
+        body = _model_body(request.body, inputs, {"force": (bool, "bool_type")})
+        inputs.raise_errors()
+        run = self._run_or_404(run_id)
+        self.workspace.cancel_run(run, bool(body.get("force")), now)
+        return Response(204, {})
 
     def list_run_task_runs(self, request: Request, inputs: Inputs, now: int) -> Response:
         run_id = inputs.path_uuid4("pipeline_run_id")
         page = inputs.integer("page", 1, ge=1)
         page_size = inputs.integer("page_size", 10, ge=1, le=RUN_TASK_RUNS_MAX_PAGE_SIZE)
-        include_superseded = inputs.boolean("include_superseded", False)
+        include_superseded = (inputs.boolean("include_superseded", False)
+                              if self.switches["per_run_include_superseded"] else True)
         inputs.raise_errors()
         run = self._run_or_404(run_id)
         task_runs = [t for t in self.workspace.task_runs_of(run, now)
                      if include_superseded or not t.superseded]
-        return json_response(paginate(task_runs, page, page_size, task_run_row))
+        retention = self.switches["per_run_retention_days"]
+        if retention is not None and now - run.created > retention * _DAY_US:
+            task_runs = []
+        return json_response(self._page(request, task_runs, page, page_size, self._task_run_row,
+                                        created=lambda t: t.created))
 
     # -- task runs, operations, environments -----------------------------------------------------
 
     def list_task_runs(self, request: Request, inputs: Inputs, now: int) -> Response:
         low, high = inputs.timestamp("time_from"), inputs.timestamp("time_to")
-        include_superseded = inputs.boolean("include_superseded", False)
+        include_superseded = (inputs.boolean("include_superseded", False)
+                              if self.switches["task_runs_include_superseded"] else True)
         page = inputs.integer("page", 1, ge=1)
         page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE)
         inputs.raise_errors()
@@ -2327,17 +2826,17 @@ class Api:
                      and (not statuses or t.status in statuses)
                      and (not integrations or t.task.integration in integrations)
                      and (not task_run_ids or t.id in task_run_ids)]
-        return json_response(paginate(task_runs, page, page_size, task_run_row))
+        return json_response(self._page(request, task_runs, page, page_size, self._task_run_row))
 
     def list_operations(self, request: Request, inputs: Inputs, now: int) -> Response:
         low, high = inputs.timestamp("time_from"), inputs.timestamp("time_to")
         status = inputs.choice("status", OPERATION_STATUSES)
         task_run_id = inputs.query_uuid4("task_run_id")
+        integration = inputs.choice("integration", spec_enum("IntegrationsEnum"))
         page = inputs.integer("page", 1, ge=1)
         page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE)
         inputs.raise_errors()
         kinds = check_statuses(inputs.comma_list("operation_type"), OPERATION_TYPES, "operation_type")
-        integration = inputs.get("integration")
         external_id = inputs.get("external_id")
         low, high = time_window(low, high, now, MAX_WINDOW_DAYS * _DAY_US)
         operations = [o for o in self.workspace.operations_between(low, high, task_run_id)
@@ -2345,10 +2844,12 @@ class Api:
                       and (not kinds or o["operationType"] in kinds)
                       and (not integration or o["integration"] == integration)
                       and (not external_id or o["externalId"] == external_id)]
-        return json_response(paginate(operations, page, page_size, lambda o: o))
+        return json_response(self._page(request, operations, page, page_size, lambda o: o))
 
     def list_environments(self, request: Request, inputs: Inputs, now: int) -> Response:
-        return json_response([environment_row(e) for e in self.workspace.environments])
+        environments = self._arrange(request, list(self.workspace.environments),
+                                     lambda e: (e.created_us, e.id))
+        return json_response([environment_row(e) for e in environments])
 
     def get_environment(self, request: Request, inputs: Inputs, now: int) -> Response:
         environment_id = inputs.path_uuid4("environment_id")
@@ -2359,6 +2860,17 @@ class Api:
                                           createdAt=iso(environment.created_us),
                                           updatedAt=iso(environment.created_us)))
         raise HTTPError(404, "Environment not found")
+
+    def list_connections(self, request: Request, inputs: Inputs, now: int) -> Response:
+        """A plain array of connection metadata (never secrets), filtered by one integration
+        and one authStatus."""
+        integration = inputs.choice("integration", spec_enum("IntegrationsEnum"))
+        auth_status = inputs.choice("authStatus", AUTH_STATUSES)
+        inputs.raise_errors()
+        rows = [connection_row(c, self.workspace.anchor_us) for c in CONNECTIONS
+                if (integration is None or c[1] == integration)
+                and (auth_status is None or c[3] == auth_status)]
+        return json_response(self._arrange(request, rows, lambda r: (r["createdAt"], r["connectionId"])))
 
     # -- logs and artifacts ----------------------------------------------------------------------
 
@@ -2403,26 +2915,39 @@ class Api:
         if content is None:
             raise HTTPError(404, "Artifact not found")
         kind = "application/json" if filename.endswith(".json") else "application/octet-stream"
+        if not self.switches["artifact_ranges"]:
+            request = dataclasses.replace(request, headers={
+                name: value for name, value in request.headers.items() if name != "range"})
         return download_response(content, request, now, kind, with_file_status=False)
 
     # -- pipelines -------------------------------------------------------------------------------
 
     def list_pipelines(self, request: Request, inputs: Inputs, now: int) -> Response:
-        paged = "page" in request.query or "page_size" in request.query
-        page = inputs.integer("page", 1, ge=1)
-        page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE)
+        """Sorted by name; with the pipelines_params switch off, the spec's parameterless
+        plain array (``name``, ``page`` and ``page_size`` are ignored like any unknown one)."""
+        honoured = self.switches["pipelines_params"]
+        paged = honoured and ("page" in request.query or "page_size" in request.query)
+        page = inputs.integer("page", 1, ge=1) if honoured else 1
+        page_size = inputs.integer("page_size", 50, ge=1, le=MAX_PAGE_SIZE) if honoured else 50
         inputs.raise_errors()
-        name = (inputs.get("name") or "").lower()
+        name = (inputs.get("name") or "").lower() if honoured else ""
         pipelines = sorted((p for p in self.workspace.pipelines if name in p.name.lower()),
                            key=lambda p: (p.name.lower(), p.id))
         def to_row(pipeline):
             return pipeline_row(self.workspace, pipeline, now)
+        def created(pipeline):
+            return (pipeline.created_us, pipeline.id)
         if not paged:
-            return json_response([to_row(p) for p in pipelines])
-        return json_response(paginate(pipelines, page, page_size, to_row))
+            return json_response([to_row(p) for p in self._arrange(request, pipelines, created)])
+        response = json_response(self._page(request, pipelines, page, page_size, to_row, created))
+        response.off_spec = "/pipelines answers a paginated envelope, as newer servers do when paged"
+        return response
 
-    def _selected_pipeline(self, inputs: Inputs) -> Pipeline:
+    def _selected_pipeline(self, inputs: Inputs) -> tuple[Pipeline, int | None]:
+        """The pipeline a selector names, and the ``version`` asked for (404 unless the pipeline
+        is Orchestra-backed and has it); ``branch`` and ``commit`` pick the same definition."""
         pipeline_id = inputs.query_uuid4("pipeline_id")
+        version = inputs.integer("version", None) if inputs.get("version") is not None else None
         inputs.raise_errors()
         alias, repository, yaml_path = (inputs.get(n) for n in ("alias", "repository", "yaml_path"))
         chosen = [pipeline_id is not None or inputs.get("pipeline_id") is not None,
@@ -2434,14 +2959,19 @@ class Api:
             if (pipeline.id == pipeline_id or pipeline.alias == alias
                     or (repository and pipeline.repository == repository
                         and pipeline.yaml_path == yaml_path)):
-                return pipeline
+                if version is not None and not (pipeline.version and 1 <= version <= pipeline.version):
+                    raise HTTPError(404, "Pipeline version not found")
+                return pipeline, version
         raise HTTPError(404, "Pipeline not found")
 
     def get_pipeline(self, request: Request, inputs: Inputs, now: int) -> Response:
-        return json_response(pipeline_row(self.workspace, self._selected_pipeline(inputs), now))
+        pipeline, _ = self._selected_pipeline(inputs)
+        return json_response(pipeline_row(self.workspace, pipeline, now))
 
     def get_pipeline_data(self, request: Request, inputs: Inputs, now: int) -> Response:
-        return json_response(pipeline_definition(self._selected_pipeline(inputs)))
+        """A ``PipelineModel``: the latest definition, or the one of ``version``."""
+        pipeline, version = self._selected_pipeline(inputs)
+        return json_response(pipeline_definition(pipeline, version))
 
     def start_pipeline(self, request: Request, inputs: Inputs, now: int) -> Response:
         key = request.params["pipeline_id_or_alias"]
@@ -2452,14 +2982,14 @@ class Api:
                 inputs.add_error("string_pattern_mismatch", "path", "pipeline_id_or_alias",
                                  f"String should match pattern '{_ALIAS_PATTERN}'", key,
                                  {"pattern": _ALIAS_PATTERN})
-        body = _start_body(request.body, inputs)
+        body = _start_body(request.body, inputs, self.switches["snake_case_start_body"])
         inputs.raise_errors()
         pipeline = (self.workspace.pipelines_by_id.get(pipeline_id) if pipeline_id
                     else self.workspace.pipelines_by_alias.get(key))
         if pipeline is None:
             raise HTTPError(404, "Pipeline not found")
         _check_run_inputs(pipeline, body.get("runInputs") or {})
-        env = self._environment_named(body.get("environment"))
+        env = self._start_environment(body.get("environment"))
         task_ids = body.get("taskIds")
         known = {t.task_id for t in pipeline.tasks}
         unknown = [t for t in task_ids or () if t not in known]
@@ -2468,16 +2998,25 @@ class Api:
         run = self.workspace.start_run(pipeline, env, branch=body.get("branch"),
                                        commit=body.get("commit"), version=body.get("versionNumber"),
                                        task_ids=task_ids)
-        return json_response({"id": _fresh_uuid(), "pipelineRunId": run.id,
-                              "message": "Pipeline run created successfully"})
+        answer = {"id": _fresh_uuid(), "pipelineRunId": run.id,
+                  "message": "Pipeline run created successfully"}
+        if self.switches["start_without_run_id"] and pipeline.alias == NO_RUN_ID_PIPELINE_ALIAS:
+            del answer["pipelineRunId"]
+            response = json_response(answer)
+            response.off_spec = "start answers without the required pipelineRunId"
+            return response
+        return json_response(answer)
 
-    def _environment_named(self, name: str | None) -> Environment:
-        if name is None:
+    def _start_environment(self, value: str | None) -> Environment:
+        """By name (case-insensitive), or by ID with the start_environment_ids switch."""
+        if value is None:
             return self.workspace.prod
         for environment in self.workspace.environments:
-            if environment.name.lower() == name.lower():
+            if environment.name.lower() == value.lower():
                 return environment
-        raise HTTPError(400, f"Environment not found: {name}")
+            if self.switches["start_environment_ids"] and environment.id == value.lower():
+                return environment
+        raise HTTPError(400, f"Environment not found: {value}")
 
 
 def _looks_like_uuid(text: str) -> bool:
@@ -2488,9 +3027,33 @@ def _looks_like_uuid(text: str) -> bool:
     return True
 
 
-def _start_body(raw: bytes, inputs: Inputs) -> dict:
-    """Validate a start body (``WebhookRequestData``, extra keys forbidden); camelCase or
-    snake_case field names, like a pydantic model with aliases and populate_by_name."""
+def _start_body(raw: bytes, inputs: Inputs, snake_case: bool = True) -> dict:
+    """Validate a start body (``WebhookRequestData``, extra keys forbidden); camelCase field
+    names, and with ``snake_case`` their snake_case spellings too (like a pydantic model with
+    aliases and populate_by_name)."""
+    body = _json_object(raw, inputs)
+    clean = {}
+    for name, value in body.items():
+        camel = name if name in _START_FIELDS else _START_ALIASES.get(name) if snake_case else None
+        if camel is None:
+            inputs.add_error("extra_forbidden", "body", name, "Extra inputs are not permitted", value)
+            continue
+        _, json_type, error_type = _START_FIELDS[camel]
+        wrong_bool = json_type is not bool and isinstance(value, bool)  # bool is an int in Python
+        if value is not None and (wrong_bool or not isinstance(value, json_type)):
+            inputs.add_error(error_type, "body", name, _TYPE_MESSAGES[error_type], value)
+            continue
+        if camel == "taskIds" and value is not None:
+            for index, item in enumerate(value):
+                if not isinstance(item, str):
+                    inputs.add_error("string_type", "body", (name, index),
+                                     "Input should be a valid string", item)
+        clean.setdefault(camel, value)
+    return clean
+
+
+def _json_object(raw: bytes, inputs: Inputs) -> dict:
+    """An optional JSON object body: {} when absent or null; 422 errors recorded otherwise."""
     if not raw.strip():
         return {}
     try:
@@ -2506,23 +3069,23 @@ def _start_body(raw: bytes, inputs: Inputs) -> dict:
         inputs.add_error("model_attributes_type", "body", None,
                          "Input should be a valid dictionary or object to extract fields from", body)
         return {}
+    return body
+
+
+def _model_body(raw: bytes, inputs: Inputs, fields: dict) -> dict:
+    """An optional body of a closed model whose fields are optional but not nullable: ``fields``
+    maps each name to (JSON type, error type); other keys are ``extra_forbidden``."""
     clean = {}
-    for name, value in body.items():
-        camel = name if name in _START_FIELDS else _START_ALIASES.get(name)
-        if camel is None:
+    for name, value in _json_object(raw, inputs).items():
+        if name not in fields:
             inputs.add_error("extra_forbidden", "body", name, "Extra inputs are not permitted", value)
             continue
-        _, json_type, error_type = _START_FIELDS[camel]
-        wrong_bool = json_type is not bool and isinstance(value, bool)  # bool is an int in Python
-        if value is not None and (wrong_bool or not isinstance(value, json_type)):
+        json_type, error_type = fields[name]
+        wrong_bool = json_type is not bool and isinstance(value, bool)
+        if wrong_bool or not isinstance(value, json_type):
             inputs.add_error(error_type, "body", name, _TYPE_MESSAGES[error_type], value)
             continue
-        if camel == "taskIds" and value is not None:
-            for index, item in enumerate(value):
-                if not isinstance(item, str):
-                    inputs.add_error("string_type", "body", (name, index),
-                                     "Input should be a valid string", item)
-        clean.setdefault(camel, value)
+        clean[name] = value
     return clean
 
 
@@ -2715,6 +3278,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         if fault is None or fault.action == "slow":
             response = self.server.fake.api.handle(request)
+            self.server.fake._check_response(request, response)
         else:
             response = _fault_response(fault, request, self.path)
         record_status(response.status)
@@ -2786,6 +3350,13 @@ def _fault_response(fault: Fault, request: Request, raw_target: str) -> Response
     return Response(fault.status, headers, body)
 
 
+_MAX_CHECK_MESSAGES = 2000
+
+
+def _empty_checks() -> dict:
+    return {"checked": 0, "by_endpoint": {}, "violations": [], "deliberate": []}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -2800,16 +3371,22 @@ class FakeOrchestra:
 
     def __init__(self, api_key: str = DEFAULT_API_KEY, non_enterprise_keys=(), seed: int = 7,
                  runs: int = 1500, run_seconds: float = 3.0, now: datetime | None = None,
-                 big_artifact_bytes: int = 0):
+                 big_artifact_bytes: int = 0, response_check=None, mode: str = "kind",
+                 switches: dict | None = None, cancel_seconds: float | None = None):
         non_enterprise_keys = tuple(non_enterprise_keys)
+        self.mode = mode
+        self.switches = mode_switches(mode, switches)
         self.workspace = Workspace(seed=seed, runs=runs, now=now, run_seconds=run_seconds,
+                                   cancel_seconds=cancel_seconds,
                                    big_artifact_bytes=big_artifact_bytes)
-        self.api = Api(self.workspace, api_key, non_enterprise_keys)
+        self.api = Api(self.workspace, api_key, non_enterprise_keys, self.switches)
         self._secrets = tuple(k for k in (api_key, *non_enterprise_keys) if k)
         self._lock = threading.Lock()
         self._journal: list[dict] = []
         self._faults: list[Fault] = []
         self._next_fault_id = 1
+        self.response_check = response_check
+        self._checks = _empty_checks()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -2882,6 +3459,7 @@ class FakeOrchestra:
             "body": journal_body(request.body), "auth": request.auth,
             "range": request.headers.get("range"),
             "headers": {k: request.headers[k] for k in _SAFE_HEADERS if k in request.headers},
+            "header_names": sorted(request.headers),
             "status": None, "fault": fault.action if fault else None,
             "time": iso(self.workspace.now_us()),
             "monotonic": time.monotonic(),
@@ -2893,6 +3471,44 @@ class FakeOrchestra:
     def _record_status(self, entry: dict, status: int) -> None:
         with self._lock:
             entry["status"] = status
+
+    # -- the response hook ---------------------------------------------------------------------
+
+    def set_response_check(self, check) -> None:
+        """Call ``check(method, path, status, body)`` -> list of violation strings for every
+        answer from now on (None: stop). See ``response_checks``."""
+        self.response_check = check
+
+    @property
+    def response_checks(self) -> dict:
+        """What the hook saw: ``checked`` (answers), ``by_endpoint`` ("GET /x -> 200": count),
+        ``violations`` and ``deliberate`` (violations of answers that are off-spec on purpose)."""
+        with self._lock:
+            return copy.deepcopy(self._checks)
+
+    def clear_response_checks(self) -> None:
+        with self._lock:
+            self._checks = _empty_checks()
+
+    def _check_response(self, request: Request, response: Response) -> None:
+        """Run the hook on a JSON or empty answer in the request thread; keep counts and
+        violation strings only, never bodies. Downloads (streamed) are not checked."""
+        check = self.response_check
+        if check is None or response.stream is not None or (response.body and not response.is_json):
+            return
+        problems = check(request.method, request.path, response.status, response.payload)
+        key = f"{request.method} {request.route or request.path} -> {response.status}"
+        with self._lock:
+            checks = self._checks
+            checks["checked"] += 1
+            checks["by_endpoint"][key] = checks["by_endpoint"].get(key, 0) + 1
+            if response.off_spec is None:
+                bucket, found = checks["violations"], problems
+            elif problems:
+                bucket, found = checks["deliberate"], [f"{response.off_spec}: {p}" for p in problems]
+            else:  # the check failed to see a deviation the fake serves on purpose
+                bucket, found = checks["violations"], [f"{key}: not caught: {response.off_spec}"]
+            bucket.extend(found[:max(0, _MAX_CHECK_MESSAGES - len(bucket))])
 
     # -- faults --------------------------------------------------------------------------------
 
@@ -2968,6 +3584,8 @@ def _parse_arguments(argv):
     parser.add_argument("--big-artifact-mb", type=float, default=0,
                         help=f"size of {BIG_ARTIFACT} on the failed dbt task (0: none)")
     parser.add_argument("--now", help="ISO-8601 anchor for the data (default: the current time)")
+    parser.add_argument("--mode", choices=sorted(MODES), default="kind",
+                        help="behaviour switches (see MODES in the module docstring)")
     return parser.parse_args(argv)
 
 
@@ -2982,7 +3600,8 @@ def main(argv=None) -> int:
         now = _EPOCH + timedelta(microseconds=now_us)
     fake = FakeOrchestra(api_key=arguments.api_key, non_enterprise_keys=arguments.non_enterprise_key,
                          seed=arguments.seed, runs=arguments.runs, run_seconds=arguments.run_seconds,
-                         now=now, big_artifact_bytes=int(arguments.big_artifact_mb * CHUNK_BYTES))
+                         now=now, big_artifact_bytes=int(arguments.big_artifact_mb * CHUNK_BYTES),
+                         mode=arguments.mode)
     fake.bind(arguments.port)
     print(fake.base_url, flush=True)
 

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ TASK_RUN_FIELDS = {
     "id", "pipelineRunId", "taskName", "taskId", "accountId", "pipelineId", "integration",
     "integrationJob", "status", "message", "externalStatus", "externalMessage", "taskParameters",
     "runParameters", "connectionId", "computeResourceId", "platformLink", "numberOfAttempts",
-    "attemptNumber", "matrixParent", "matrixParentId", "dependsOn", "anomalies", "createdAt",
+    "attemptNumber", "matrixParent", "matrixParentId", "dependsOn", "createdAt",
     "updatedAt", "startedAt", "completedAt",
 }
 PIPELINE_FIELDS = {
@@ -430,6 +430,13 @@ def test_a_bad_operation_status_or_task_run_id_is_a_422(fake):
         (["query", "status"], "enum"), (["query", "task_run_id"], "uuid_parsing")]
 
 
+def test_the_warning_run_anomaly_uses_the_spec_field_names(fake):
+    (anomaly,) = get(fake, f"/pipeline_runs/{fo.WARNING_RUN_ID}/status").json()["anomalies"].values()
+    assert anomaly == {"type": "pipeline_duration_above_baseline", "data": {
+        "type": "pipeline_duration_above_baseline", "percentage_above_baseline": 85,
+        "threshold_seconds": 1800, "compared_runs": 14, "observed_seconds": 2214}}
+
+
 def test_environments_are_a_bare_array(fake):
     body = get(fake, "/environments").json()
     assert isinstance(body, list)
@@ -815,6 +822,44 @@ def test_the_journal_is_a_copy(fake):
     assert fake.journal == []
 
 
+def test_the_journal_records_header_names_but_no_header_values_beyond_the_safe_ones(fake):
+    get(fake, "/environments", headers={**AUTH, "X-Debug-Token": "s3cr3t-value"})
+    (entry,) = fake.journal
+    assert {"authorization", "x-debug-token", "user-agent"} <= set(entry["header_names"])
+    assert "s3cr3t-value" not in json.dumps(entry) and "x-debug-token" not in entry["headers"]
+
+
+# -- the response hook ------------------------------------------------------------------------------------
+
+def test_the_response_hook_sees_json_and_empty_answers_but_not_downloads_or_faults():
+    seen = []
+
+    def check(method, path, status, body):
+        seen.append((method, path, status, type(body).__name__))
+        return ["planted"] if path.endswith("/environments") else []
+
+    with FakeOrchestra(runs=0, response_check=check) as fake:
+        get(fake, "/environments")
+        get(fake, "/pipeline_runs/8e808ad7/status")
+        dbt_log(fake)
+        fake.add_fault(match={"path": "/environments"}, action="status", status=503)
+        get(fake, "/environments")
+        checks = fake.response_checks
+        assert seen == [("GET", fo.API_PREFIX + "/environments", 200, "list"),
+                        ("GET", fo.API_PREFIX + "/pipeline_runs/8e808ad7/status", 422, "dict")]
+        assert checks == {"checked": 2, "violations": ["planted"], "deliberate": [], "by_endpoint": {
+            "GET /environments -> 200": 1, "GET /pipeline_runs/{pipeline_run_id}/status -> 422": 1}}
+        fake.clear_response_checks()
+        fake.set_response_check(None)
+        get(fake, "/environments")
+        assert fake.response_checks["checked"] == 0 and len(seen) == 2
+
+
+def test_without_a_hook_nothing_is_checked(fake):
+    get(fake, "/environments")
+    assert fake.response_checks == {"checked": 0, "by_endpoint": {}, "violations": [], "deliberate": []}
+
+
 # -- determinism, volume, process ------------------------------------------------------------------------
 
 def test_the_same_seed_and_now_give_the_same_data():
@@ -860,3 +905,422 @@ def test_the_command_line_prints_the_base_url_first_and_exits_quietly_on_a_signa
         stdout, stderr = process.communicate(timeout=10)
     assert process.returncode == 0
     assert (stdout, stderr) == ("", "")
+
+
+# -- modes ------------------------------------------------------------------------------------------------
+
+ANCHOR = fo._EPOCH + timedelta(microseconds=fo.to_us(datetime.now(timezone.utc)))
+FIXED_WINDOW = {"time_from": (ANCHOR - timedelta(days=3)).isoformat(),
+                "time_to": (ANCHOR - timedelta(minutes=1)).isoformat()}
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    """One fake per mode over the same data (same seed and anchor); tests here only read."""
+    servers = {mode: FakeOrchestra(runs=300, now=ANCHOR, mode=mode).start() for mode in fo.MODES}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+def test_the_modes_are_kind_strict_and_spec_silent_and_kind_is_the_default():
+    assert sorted(fo.MODES) == ["kind", "spec_silent", "strict"]
+    assert FakeOrchestra(runs=0).switches == fo.MODES["kind"] == fo.mode_switches()
+    assert all(set(switches) == set(fo.MODES["kind"]) for switches in fo.MODES.values())
+    for name, default in fo.MODES["kind"].items():  # every switch is changed by some mode
+        assert any(fo.MODES[mode][name] != default for mode in ("strict", "spec_silent")), name
+    assert FakeOrchestra(runs=0, mode="strict", switches={"attempt_number": True}).switches == dict(
+        fo.MODES["strict"], attempt_number=True)
+    for bad in ({"mode": "lenient"}, {"switches": {"attempt_numbers": False}},
+                {"switches": {"list_order": "random"}}):
+        with pytest.raises(ValueError):
+            FakeOrchestra(runs=0, **bad)
+
+
+def test_the_command_line_takes_a_mode():
+    assert fo._parse_arguments(["--mode", "spec_silent"]).mode == "spec_silent"
+    assert fo._parse_arguments([]).mode == "kind"
+    with pytest.raises(SystemExit):
+        fo._parse_arguments(["--mode", "lenient"])
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_start_bodies_are_camel_case_only_outside_kind_mode_and_extra_keys_are_422(mode):
+    with FakeOrchestra(runs=0, mode=mode) as fake:
+        snake = post(fake, f"/pipelines/{fo.INPUT_PIPELINE_ALIAS}/start", {"run_inputs": {"command": "ls"}})
+        if mode == "kind":
+            assert snake.status_code == 200
+        else:
+            assert (snake.status_code, snake.json()) == (422, {"detail": [{
+                "type": "extra_forbidden", "loc": ["body", "run_inputs"],
+                "msg": "Extra inputs are not permitted", "input": {"command": "ls"}}]})
+        camel = post(fake, f"/pipelines/{fo.INPUT_PIPELINE_ALIAS}/start", {"runInputs": {"command": "ls"}})
+        assert camel.status_code == 200
+        extra = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start", {"branch": "main", "cause": [1]})
+        assert (extra.status_code, extra.json()["detail"]) == (422, [{
+            "type": "extra_forbidden", "loc": ["body", "cause"], "msg": "Extra inputs are not permitted",
+            "input": [1]}])
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_the_start_environment_is_a_name_and_outside_kind_mode_also_an_id(mode):
+    with FakeOrchestra(runs=0, mode=mode) as fake:
+        by_name = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start", {"environment": "staging"})
+        assert by_name.status_code == 200
+        by_id = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start", {"environment": fo.ENV_STAGING_ID})
+        if mode == "kind":
+            assert by_id.status_code == 400
+            return
+        run = get(fake, f"/pipeline_runs/{by_id.json()['pipelineRunId']}/status").json()
+        assert (run["envId"], run["envName"]) == (fo.ENV_STAGING_ID, "Staging")
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_the_start_answer_id_is_not_the_run_id_and_one_pipeline_may_omit_it(mode):
+    with FakeOrchestra(runs=0, mode=mode) as fake:
+        normal = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start").json()
+        assert normal["id"] != normal["pipelineRunId"]
+        assert get(fake, f"/pipeline_runs/{normal['id']}/status").status_code == 404
+        answer = post(fake, f"/pipelines/{fo.NO_RUN_ID_PIPELINE_ALIAS}/start")
+        assert answer.status_code == 200
+        runs = get(fake, "/pipeline_runs", pipeline_ids=fo.NO_RUN_ID_PIPELINE_ID).json()["results"]
+        assert len(runs) == 1 and runs[0]["id"] != answer.json()["id"]   # the run exists either way
+        if fo.MODES[mode]["start_without_run_id"]:
+            assert set(answer.json()) == {"id", "message"}
+        else:
+            assert answer.json()["pipelineRunId"] == runs[0]["id"]
+
+
+def task_rows(fake, path, **params):
+    return get(fake, path, page_size=50, **params).json()["results"]
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_include_superseded_is_honoured_or_ignored_as_the_mode_says(fakes, mode):
+    fake, switches = fakes[mode], fo.MODES[mode]
+    per_run = f"/pipeline_runs/{fo.RETRIED_RUN_ID}/task_runs"
+    both = {fo.RETRIED_FIRST_TASK_RUN_ID, fo.RETRIED_TASK_RUN_ID}
+    listed = {r["id"] for r in task_rows(fake, per_run, include_superseded="false")}
+    assert (both <= listed) is not switches["per_run_include_superseded"]
+    assert both <= {r["id"] for r in task_rows(fake, per_run, include_superseded="true")}
+    ids = ",".join(sorted(both))
+    listed = {r["id"] for r in task_rows(fake, "/task_runs", task_run_ids=ids, include_superseded="false")}
+    assert listed == (both if not switches["task_runs_include_superseded"] else {fo.RETRIED_TASK_RUN_ID})
+    if not switches["per_run_include_superseded"]:   # ignored: even a bad value is no 422
+        assert get(fake, per_run, include_superseded="maybe").status_code == 200
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_attempt_numbers_are_served_only_where_the_mode_says(fakes, mode):
+    fake = fakes[mode]
+    rows = task_rows(fake, f"/pipeline_runs/{fo.RETRIED_RUN_ID}/task_runs", include_superseded="true")
+    attempts = sorted((r for r in rows if r["taskId"] == "export_inventory"), key=lambda r: r["createdAt"])
+    assert [r["id"] for r in attempts] == [fo.RETRIED_FIRST_TASK_RUN_ID, fo.RETRIED_TASK_RUN_ID]
+    assert {r["numberOfAttempts"] for r in attempts} == {2}     # no help telling them apart
+    if fo.MODES[mode]["attempt_number"]:
+        assert [r["attemptNumber"] for r in attempts] == [1, 2]
+    else:
+        assert all("attemptNumber" not in r for r in rows)
+        assert attempts[0]["createdAt"] < attempts[1]["createdAt"]
+
+
+def walk_pages(fake, path, page_size, **params):
+    pages, page = [], 1
+    while True:
+        body = get(fake, path, page=page, page_size=page_size, **params).json()
+        if not body["results"]:
+            return pages, body["total"]
+        pages.append([row["id"] for row in body["results"]])
+        page += 1
+
+
+LISTS = [
+    ("/pipeline_runs", 37, FIXED_WINDOW, "createdAt"),
+    ("/task_runs", 41, dict(FIXED_WINDOW, include_superseded="true"), "createdAt"),
+    ("/operations", 3, FIXED_WINDOW, "insertedAt"),
+    (f"/pipeline_runs/{fo.RETRIED_RUN_ID}/task_runs", 3, {"include_superseded": "true"}, "createdAt"),
+]
+
+
+@pytest.mark.parametrize("path, page_size, params, stamp", LISTS)
+def test_modes_change_only_the_order_of_list_rows_never_the_pages(fakes, path, page_size, params, stamp):
+    kind_pages, kind_total = walk_pages(fakes["kind"], path, page_size, **params)
+    kind_rows = [row for page in kind_pages for row in page]
+    assert kind_total == len(kind_rows) == len(set(kind_rows)) and len(kind_pages) > 1
+    for mode in ("strict", "spec_silent"):
+        pages, total = walk_pages(fakes[mode], path, page_size, **params)
+        rows = [row for page in pages for row in page]
+        assert total == kind_total and sorted(rows) == sorted(kind_rows), mode   # each row once
+        assert pages == walk_pages(fakes[mode], path, page_size, **params)[0]   # deterministic
+        order = fo.MODES[mode]["list_order"]
+        if order == "shuffled":
+            assert [sorted(p) for p in pages] == [sorted(p) for p in kind_pages]
+            assert pages != kind_pages
+    first = [r[stamp] for r in get(fakes["strict"], path, page_size=50, **params).json()["results"]]
+    assert first == sorted(first) and fo.MODES["strict"]["list_order"] == "oldest_first"
+
+
+def test_the_default_order_is_newest_first_for_windowed_lists(fakes):
+    rows = get(fakes["kind"], "/task_runs", page_size=100, **FIXED_WINDOW).json()["results"]
+    stamps = [r["createdAt"] for r in rows]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_plain_arrays_keep_their_rows_in_every_order(fakes, mode):
+    for path in ("/pipelines", "/environments"):
+        rows = get(fakes[mode], path).json()
+        kind = get(fakes["kind"], path).json()
+        assert sorted(map(json.dumps, rows)) == sorted(map(json.dumps, kind))
+        assert rows == get(fakes[mode], path).json()
+    pipelines = get(fakes[mode], "/pipelines").json()
+    names = [p["name"].lower() for p in pipelines]
+    if fo.MODES[mode]["list_order"] == "default":
+        assert names == sorted(names)
+    elif fo.MODES[mode]["list_order"] == "oldest_first":
+        assert [p["createdAt"] for p in pipelines] == sorted(p["createdAt"] for p in pipelines)
+    else:
+        assert names != sorted(names)
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_pipelines_take_no_parameters_outside_kind_mode(fakes, mode):
+    fake = fakes[mode]
+    everything = get(fake, "/pipelines").json()
+    paged = get(fake, "/pipelines", name="NIGHT", page=2, page_size=5)
+    too_big = get(fake, "/pipelines", page_size=101)
+    if fo.MODES[mode]["pipelines_params"]:
+        assert paged.json()["total"] == 1 and paged.json()["results"] == []
+        assert too_big.status_code == 422
+    else:
+        assert paged.json() == everything and too_big.json() == everything
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_artifact_ranges_are_ignored_where_the_mode_says_but_log_ranges_never(fakes, mode):
+    fake = fakes[mode]
+    part = artifact(fake, "run_results.json", {"Range": "bytes=0-9"})
+    if fo.MODES[mode]["artifact_ranges"]:
+        assert (part.status_code, len(part.content)) == (206, 10)
+    else:
+        assert part.status_code == 200 and "content-range" not in part.headers
+        assert part.content == artifact(fake, "run_results.json").content and len(part.content) > 10
+    assert dbt_log(fake, {"Range": "bytes=0-9"}).status_code == 206
+
+
+# -- cancelling runs --------------------------------------------------------------------------------------
+
+def cancel(fake, run_id, body=None, **kwargs):
+    return requests.post(fake.base_url + f"/pipeline_runs/{run_id}/cancel", json=body, headers=AUTH,
+                         timeout=10, **kwargs)
+
+
+def test_a_cancel_answers_204_and_leaves_the_run_cancelling_until_forced():
+    with FakeOrchestra(runs=0, run_seconds=60, cancel_seconds=60) as fake:
+        run_id = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start").json()["pipelineRunId"]
+        response = cancel(fake, run_id)
+        assert (response.status_code, response.content) == (204, b"")
+        run = get(fake, f"/pipeline_runs/{run_id}/status").json()
+        assert (run["runStatus"], run["completedAt"]) == ("CANCELLING", None)
+        assert run["message"] == fo.RUN_MESSAGES["CANCELLING"]
+        assert cancel(fake, run_id, {"force": False}).status_code == 204    # again: still CANCELLING
+        assert cancel(fake, run_id, {"force": True}).status_code == 204
+        run = get(fake, f"/pipeline_runs/{run_id}/status").json()
+        assert run["runStatus"] == "CANCELLED" and run["completedAt"] is not None
+        tasks = get(fake, f"/pipeline_runs/{run_id}/task_runs").json()["results"]
+        assert {t["status"] for t in tasks} <= {"CANCELLED", "SKIPPED"}
+        again = cancel(fake, run_id, {"force": True})
+        assert (again.status_code, again.json()) == (400, {
+            "detail": "Pipeline run is already CANCELLED and cannot be cancelled."})
+
+
+def test_a_cancelled_run_turns_cancelled_over_the_fake_clock():
+    with FakeOrchestra(runs=0, run_seconds=60, cancel_seconds=0.2) as fake:
+        run_id = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start").json()["pipelineRunId"]
+        assert cancel(fake, run_id).status_code == 204
+        seen = []
+        deadline = time.monotonic() + 10
+        while (not seen or seen[-1] != "CANCELLED") and time.monotonic() < deadline:
+            status = get(fake, f"/pipeline_runs/{run_id}/status").json()["runStatus"]
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            time.sleep(0.02)
+        assert seen in (["CANCELLING", "CANCELLED"], ["CANCELLED"])
+        listed = get(fake, "/pipeline_runs", status="CANCELLED", pipeline_ids=fo.PIPELINE_ID).json()
+        assert [r["id"] for r in listed["results"]] == [run_id]
+
+
+def test_a_running_scenario_run_can_be_cancelled_and_its_task_follows():
+    with FakeOrchestra(runs=0, cancel_seconds=60) as fake:
+        assert cancel(fake, fo.RUNNING_RUN_ID, {"force": True}).status_code == 400   # not CANCELLING yet
+        assert get(fake, f"/pipeline_runs/{fo.RUNNING_RUN_ID}/status").json()["runStatus"] == "RUNNING"
+        assert cancel(fake, fo.RUNNING_RUN_ID, None).status_code == 204
+        (task,) = get(fake, f"/pipeline_runs/{fo.RUNNING_RUN_ID}/task_runs").json()["results"]
+        assert (task["id"], task["status"]) == (fo.GROWING_TASK_RUN_ID, "CANCELLING")
+
+
+def test_force_before_a_cancel_and_cancels_of_finished_runs_are_400():
+    with FakeOrchestra(runs=0) as fake:
+        early = cancel(fake, fo.RUNNING_RUN_ID, {"force": True})
+        assert early.status_code == 400 and "CANCELLING" in early.json()["detail"]
+        for run_id, status in ((fo.FAILED_RUN_ID, "FAILED"), (fo.GOOD_RUN_ID, "SUCCEEDED"),
+                               (fo.WARNING_RUN_ID, "WARNING"), (fo.SKIPPED_RUN_ID, "SKIPPED"),
+                               (fo.CANCELLED_RUN_ID, "CANCELLED")):
+            for body in (None, {"force": True}):
+                response = cancel(fake, run_id, body)
+                assert response.status_code == 400 and status in response.json()["detail"]
+            assert get(fake, f"/pipeline_runs/{run_id}/status").json()["runStatus"] == status
+
+
+def test_cancel_bodies_are_validated_like_fastapi(fake):
+    extra = cancel(fake, fo.FAILED_RUN_ID, {"force": True, "reason": "stuck"})
+    assert (extra.status_code, extra.json()["detail"]) == (422, [{
+        "type": "extra_forbidden", "loc": ["body", "reason"], "msg": "Extra inputs are not permitted",
+        "input": "stuck"}])
+    for value in ("yes", None, 1):
+        typed = cancel(fake, fo.FAILED_RUN_ID, {"force": value})
+        assert typed.status_code == 422 and typed.json()["detail"][0]["type"] == "bool_type"
+    assert cancel(fake, "8e808ad7").status_code == 422
+    missing = cancel(fake, "0f0e0d0c-0b0a-4908-8706-050403020100")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Pipeline run not found"})
+    assert requests.get(fake.base_url + f"/pipeline_runs/{fo.FAILED_RUN_ID}/cancel", headers=AUTH,
+                        timeout=5).status_code == 405
+
+
+# -- integration connections ------------------------------------------------------------------------------
+
+CONNECTION_FIELDS = {"integration", "authStatus", "connectionId", "connectionName", "isDefault",
+                     "updatedAt", "createdAt"}
+
+
+def test_connections_are_a_bare_array_covering_every_connection_a_task_uses(fake):
+    rows = get(fake, "/integrations/connections").json()
+    assert isinstance(rows, list) and all(set(r) == CONNECTION_FIELDS for r in rows)
+    by_id = {r["connectionId"]: r for r in rows}
+    used = {t.connection for p in fake.workspace.pipelines for t in p.tasks if t.connection}
+    assert used <= set(by_id)
+    assert by_id["snowflake_prod_48213"]["authStatus"] == "SUCCEEDED"
+    assert by_id[fo.AUTH_FAIL_CONNECTION_ID]["authStatus"] == "FAILED"
+    assert {"DEPRECATED", "INITIATED"} <= {r["authStatus"] for r in rows}
+    assert all(r["createdAt"] <= r["updatedAt"] for r in rows)
+
+
+def test_connections_filter_by_one_integration_and_one_auth_status(fake):
+    snowflake = get(fake, "/integrations/connections", integration="SNOWFLAKE").json()
+    assert len(snowflake) >= 3 and {r["integration"] for r in snowflake} == {"SNOWFLAKE"}
+    failed = get(fake, "/integrations/connections", authStatus="FAILED", integration="SNOWFLAKE").json()
+    assert [r["connectionId"] for r in failed] == [fo.AUTH_FAIL_CONNECTION_ID]
+    assert get(fake, "/integrations/connections", integration="AIRFLOW").json() == []
+    bad = get(fake, "/integrations/connections", authStatus="AUTHENTICATED", integration="SNOWFLAKE,HTTP")
+    assert bad.status_code == 422
+    assert [(e["loc"], e["type"]) for e in bad.json()["detail"]] == [
+        (["query", "integration"], "enum"), (["query", "authStatus"], "enum")]
+    assert get(fake, "/operations", integration="dbt").status_code == 422
+
+
+# -- matrix tasks, group dependencies, an old failure ---------------------------------------------------
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_a_matrix_parent_has_children_told_apart_only_by_their_parameters(fakes, mode):
+    fake = fakes[mode]
+    rows = task_rows(fake, f"/pipeline_runs/{fo.MATRIX_RUN_ID}/task_runs", include_superseded="true")
+    (parent,) = [r for r in rows if r["matrixParent"]]
+    assert (parent["id"], parent["taskId"], parent["status"]) == (
+        fo.MATRIX_PARENT_TASK_RUN_ID, fo.MATRIX_TASK_ID, "FAILED")
+    assert parent["matrixParentId"] is None and parent["dependsOn"] is None
+    children = sorted((r for r in rows if r["matrixParentId"] == parent["id"]), key=lambda r: r["createdAt"])
+    assert {(r["taskId"], r["taskName"], r["matrixParent"]) for r in children} == {
+        (fo.MATRIX_TASK_ID, parent["taskName"], False)}
+    assert {r["taskParameters"]["region"] for r in children} == set(fo.MATRIX_REGIONS)
+    assert all(r["runParameters"] == {"region": r["taskParameters"]["region"]} for r in children)
+    us = [r for r in children if r["runParameters"]["region"] == "us"]
+    assert [(r["id"], r["status"]) for r in us] == [
+        (fo.MATRIX_US_FIRST_TASK_RUN_ID, "FAILED"), (fo.MATRIX_US_RETRY_TASK_RUN_ID, "SUCCEEDED")]
+    same_identity = {(r["taskId"], r["matrixParentId"], json.dumps(r["taskParameters"], sort_keys=True),
+                      r["numberOfAttempts"]) for r in us}
+    assert len(same_identity) == 1 and us[0]["createdAt"] < us[1]["createdAt"]
+    by_region = {r["runParameters"]["region"]: r for r in children if r["id"] not in
+                 (fo.MATRIX_US_FIRST_TASK_RUN_ID, fo.MATRIX_US_RETRY_TASK_RUN_ID)}
+    assert (by_region["eu"]["id"], by_region["eu"]["status"]) == (fo.MATRIX_EU_TASK_RUN_ID, "SUCCEEDED")
+    assert (by_region["apac"]["id"], by_region["apac"]["status"]) == (fo.MATRIX_APAC_TASK_RUN_ID, "FAILED")
+    assert ("attemptNumber" in us[1]) is fo.MODES[mode]["attempt_number"]
+    publish = next(r for r in rows if r["taskId"] == "publish_regions")
+    assert (publish["status"], publish["dependsOn"]) == ("SKIPPED", [fo.MATRIX_GROUP_ID])
+    assert get(fake, f"/pipeline_runs/{fo.MATRIX_RUN_ID}/status").json()["runStatus"] == "FAILED"
+    logs = get(fake, log_url(fo.MATRIX_RUN_ID, fo.MATRIX_US_RETRY_TASK_RUN_ID)).json()
+    assert logs["filenames"] == ["1/run_script", "2/run_script"]
+
+
+def test_by_default_the_matrix_retry_hides_the_failed_first_attempt(fake):
+    visible = {r["id"] for r in task_rows(fake, f"/pipeline_runs/{fo.MATRIX_RUN_ID}/task_runs")}
+    assert fo.MATRIX_US_RETRY_TASK_RUN_ID in visible and fo.MATRIX_US_FIRST_TASK_RUN_ID not in visible
+    assert len(visible) == 6
+
+
+def test_the_matrix_is_declared_on_the_task_group_of_the_definition(fake):
+    definition = get(fake, "/pipelines/data", alias=fo.MATRIX_PIPELINE_ALIAS).json()
+    group = definition["pipeline"][fo.MATRIX_GROUP_ID]
+    assert group["matrix"]["inputs"] == {"region": list(fo.MATRIX_REGIONS)}
+    assert list(group["tasks"]) == [fo.MATRIX_TASK_ID] and group["dependsOn"] == ["prepare_regions"]
+    assert definition["pipeline"]["publish_regions"]["dependsOn"] == [fo.MATRIX_GROUP_ID]
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_group_dependencies_live_only_in_the_definition_which_status_may_omit(fakes, mode):
+    fake = fakes[mode]
+    rows = task_rows(fake, f"/pipeline_runs/{fo.GROUP_RUN_ID}/task_runs")
+    assert {r["taskId"]: r["status"] for r in rows} == {
+        "ingest_orders": "SUCCEEDED", "ingest_customers": "FAILED", "transform_orders": "SKIPPED",
+        "transform_customers": "SKIPPED"}
+    assert all(r["dependsOn"] is None for r in rows)
+    assert {r["id"] for r in rows if r["status"] == "SKIPPED"} == set(fo.GROUP_SKIPPED_TASK_RUN_IDS)
+    run = get(fake, f"/pipeline_runs/{fo.GROUP_RUN_ID}/status").json()
+    assert run["pipelineVersionNumber"] == fo.GROUP_RUN_VERSION and run["branch"] is None
+    fallback = get(fake, "/pipelines/data", alias=fo.GROUP_PIPELINE_ALIAS,
+                   version=run["pipelineVersionNumber"]).json()
+    assert fallback["pipeline"]["transform"]["dependsOn"] == ["ingest"]
+    assert set(fallback["pipeline"]) == {"ingest", "transform"}
+    assert list(fallback["pipeline"]["transform"]["tasks"]) == ["transform_orders", "transform_customers"]
+    if fo.MODES[mode]["run_data_on_status"]:
+        assert run["data"] == dict(fallback, environment=fake.workspace.prod.values)
+    else:
+        assert "data" in run and run["data"] is None
+    assert "data" not in get(fake, f"/pipeline_runs/{fo.FAILED_RUN_ID}/status").json()
+
+
+def test_pipeline_definitions_are_versioned_only_for_orchestra_backed_pipelines(fake):
+    latest = get(fake, "/pipelines/data", pipeline_id=fo.GROUP_PIPELINE_ID).json()
+    assert "transform_payments" in latest["pipeline"]["transform"]["tasks"]
+    assert get(fake, "/pipelines/data", alias=fo.GROUP_PIPELINE_ALIAS,
+               version=fo.GROUP_PIPELINE_VERSION).json() == latest
+    for params in ({"alias": fo.GROUP_PIPELINE_ALIAS, "version": fo.GROUP_PIPELINE_VERSION + 1},
+                   {"alias": fo.PIPELINE_ALIAS, "version": 1}):
+        missing = get(fake, "/pipelines/data", **params)
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Pipeline version not found"})
+    assert get(fake, "/pipeline", alias=fo.GROUP_PIPELINE_ALIAS, version="four").status_code == 422
+    pinned = get(fake, "/pipelines/data", alias=fo.PIPELINE_ALIAS, branch="main", commit=fo.FAILED_COMMIT)
+    assert pinned.json() == get(fake, "/pipelines/data", alias=fo.PIPELINE_ALIAS).json()
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_an_old_failure_is_listed_per_run_only_where_the_mode_keeps_it(fakes, mode):
+    fake = fakes[mode]
+    run = get(fake, f"/pipeline_runs/{fo.OLD_FAILED_RUN_ID}/status").json()
+    created = datetime.fromisoformat(run["createdAt"])
+    assert run["runStatus"] == "FAILED" and fake.now() - created > timedelta(days=7, hours=12)
+    recent = get(fake, "/pipeline_runs", pipeline_ids=fo.PIPELINE_ID).json()["results"]
+    assert fo.OLD_FAILED_RUN_ID not in {r["id"] for r in recent}
+    per_run = get(fake, f"/pipeline_runs/{fo.OLD_FAILED_RUN_ID}/task_runs").json()
+    if fo.MODES[mode]["per_run_retention_days"] == 7:
+        assert (per_run["total"], per_run["results"]) == (0, [])
+    else:
+        assert [(r["taskId"], r["status"]) for r in per_run["results"]] == [
+            ("extract_orders", "SUCCEEDED"), ("transform_core", "FAILED"), ("refresh_dashboards", "SKIPPED")]
+    around = {"time_from": (created - timedelta(hours=1)).isoformat(),
+              "time_to": (created + timedelta(hours=1)).isoformat()}
+    listed = get(fake, "/task_runs", pipeline_ids=fo.PIPELINE_ID, status="FAILED", **around).json()
+    assert [r["id"] for r in listed["results"]] == [fo.OLD_FAILED_TASK_RUN_ID]
+    logs = get(fake, log_url(fo.OLD_FAILED_RUN_ID, fo.OLD_FAILED_TASK_RUN_ID)).json()["filenames"]
+    assert logs == [fo.DEBUG_LOG_FILENAME, fo.DBT_LOG_FILENAME]
+    text = dbt_log(fake, run=fo.OLD_FAILED_RUN_ID, task=fo.OLD_FAILED_TASK_RUN_ID).text
+    assert "ERROR=1" in text
