@@ -20,7 +20,7 @@
 #    Without a key the server still starts and reports the missing key on each tool call.
 #    Offline modes skip all of this and start the server without any key: the first argument is
 #    --selftest, --demo (with whatever follows it, e.g. --demo --call TOOL '{...}'),
-#    --print-tools-markdown, --help, -h or --version. Serving, --check and --call need the key.
+#    --help, -h or --version. Serving, --check and --call need the key.
 # 4. The key reaches the server through its environment only: never in argv, never printed, and
 #    this script never enables xtrace.
 set -euo pipefail
@@ -280,7 +280,7 @@ find_key() {
 # stays offline, while `--check --help` still checks a real key (later arguments belong to the mode).
 needs_key=1
 case ${1-} in
---selftest | --demo | --print-tools-markdown | --help | -h | --version) needs_key=0 ;;
+--selftest | --demo | --help | -h | --version) needs_key=0 ;;
 esac
 
 if ((needs_key)); then

@@ -1,9 +1,9 @@
-"""Regenerate the examples block of docs/orchestra-mcp.md from real calls against the fake Orchestra.
+"""Regenerate the examples block of docs/orchestra-mcp.md from real calls against the fake.
 
     python docs/generate_examples.py
 
-Each example is one tool call through the server (as a subprocess) against tests/fake_orchestra.py on
-loopback; long lists are shortened for reading, and the shortening is marked.
+Each example is one tool call through the server (a subprocess driven by orchestra_mcp.LineClient)
+against tests/fake_orchestra.py on loopback; long lists are shortened for reading, and marked.
 """
 import json
 import sys
@@ -12,13 +12,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 from fake_orchestra import (  # noqa: E402 - needs the path above
     FAILED_DBT_TASK_RUN_ID,
     FAILED_RUN_ID,
     FakeOrchestra,
 )
-from mcp_helpers import RawServer, server_env  # noqa: E402
+from mcp_helpers import server_env  # noqa: E402
+
+from orchestra_mcp import LineClient  # noqa: E402
 
 CALLS = [
     ("list_failures", {"hours": 24}),
@@ -27,8 +30,10 @@ CALLS = [
     ("get_pipeline_run_details", {"pipeline_run_id": FAILED_RUN_ID}),
     ("list_pipeline_runs", {"time_from": "24h", "status_filter": "failed", "limit": 3}),
     ("list_task_runs", {"pipeline_run_id": FAILED_RUN_ID, "status_filter": "FAILED"}),
-    ("get_task_run_artifacts", {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID}),
-    ("download_task_artifact", {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID,
+    ("get_task_run_artifacts", {"pipeline_run_id": FAILED_RUN_ID,
+                                "task_run_id": FAILED_DBT_TASK_RUN_ID}),
+    ("download_task_artifact", {"pipeline_run_id": FAILED_RUN_ID,
+                                "task_run_id": FAILED_DBT_TASK_RUN_ID,
                                 "filename": "run_results.json", "max_bytes": 300}),
     ("get_task_run_logs", {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID,
                            "filename": "1/dbt build", "grep": "ORDER_TOTAL_USD"}),
@@ -51,14 +56,14 @@ def main():
     fake = FakeOrchestra().start()
     blocks = []
     with tempfile.TemporaryDirectory() as home:
-        server = RawServer(server_env(fake.base_url, home))
+        server = LineClient(env=server_env(fake.base_url, home), cwd=str(REPO))
         try:
             server.initialize()
             for name, arguments in CALLS:
                 is_error, result = server.call(name, **arguments)
                 text = result if is_error else json.dumps(shorten(result), indent=1)
-                blocks.append(f"### `{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})`\n\n"
-                              f"```json\n{text}\n```\n")
+                written = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+                blocks.append(f"### `{name}({written})`\n\n```json\n{text}\n```\n")
         finally:
             server.close()
             fake.stop()

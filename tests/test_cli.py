@@ -221,7 +221,7 @@ def test_version_prints_the_version_and_the_files_sha256_prefix(tmp_path):
 def test_help_says_what_each_mode_does_in_one_line(tmp_path):
     code, out, _ = run(["--help"], offline_env(tmp_path))
     assert code == 0 and out.startswith("usage:")
-    for mode in ("--demo", "--call TOOL", "--selftest", "--check", "--print-tools-markdown", "--version", "--help"):
+    for mode in ("--demo", "--call TOOL", "--selftest", "--check", "--version", "--help"):
         assert sum(line.strip().startswith(mode) for line in out.splitlines()) == 1, mode
     for name in orchestra_mcp.ENV_VARIABLES:
         assert name in out
@@ -232,7 +232,7 @@ def test_an_unknown_option_exits_2(tmp_path):
     assert code == 2 and out == "" and "--bogus" in err
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["--print-tools-markdown"],
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["--selftest"],
                                   ["--demo", "--call", "list_pipeline_runs", '{"time_from": "7d"}']])
 def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path, args):
     reader, writer = os.pipe()

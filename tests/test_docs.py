@@ -7,12 +7,17 @@ import os
 import re
 from pathlib import Path
 
+import sys
+
 import orchestra_mcp as m
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "docs"))
+import tool_reference as reference  # noqa: E402 - needs the path above
+
 BLOCKS = {
-    "README.md": {"tools": m.tools_table, "env": m.env_markdown},
-    "docs/orchestra-mcp.md": {"reference": m.tools_markdown},
+    "README.md": {"tools": reference.tools_table, "env": reference.env_markdown},
+    "docs/orchestra-mcp.md": {"reference": reference.tools_markdown},
 }
 
 
@@ -70,6 +75,12 @@ def test_the_tools_list_snapshot_changes_only_on_purpose():
         snapshot.write_text(current, encoding="utf-8")
     assert snapshot.exists(), "no snapshot yet: run UPDATE_DOCS=1 python -m pytest tests/test_docs.py"
     assert snapshot.read_text(encoding="utf-8") == current, "tools/list changed: review, then UPDATE_DOCS=1"
+
+
+def test_every_tool_has_its_result_keys_and_limits_in_the_reference():
+    assert set(reference.REFERENCE) == set(m.TOOLS)
+    for name, (returns, limits) in reference.REFERENCE.items():
+        assert returns and limits, name
 
 
 def test_the_package_version_matches_the_module():

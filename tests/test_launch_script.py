@@ -421,7 +421,7 @@ def test_vault_item_and_field_overrides_reach_op(rig):
 
 OFFLINE_ARGUMENTS = [
     ["--selftest"], ["--demo"], ["--demo", "--call", "list_pipelines", '{"name": "daily"}'],
-    ["--print-tools-markdown"], ["--help"], ["-h"], ["--version"],
+    ["--help"], ["-h"], ["--version"],
 ]
 
 

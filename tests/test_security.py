@@ -472,7 +472,7 @@ def test_exception_messages_and_tracebacks_never_carry_the_key(api, other_host, 
             except orchestra_mcp.OrchestraError as exc:
                 texts += [("start exception", text) for text in exception_texts(exc)]
         api.clear_faults()
-        client = orchestra_mcp._http_client()
+        client = orchestra_mcp.client()._sessions()
         for kind in ("reads", "writes"):
             session = client[kind]
             texts += [(f"{kind} session", repr(session.auth)), (f"{kind} headers", repr(dict(session.headers))),

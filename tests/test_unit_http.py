@@ -152,7 +152,7 @@ def closed_port():
 # ---- the two retry policies, pinned field by field ------------------------------------------------
 
 def policies():
-    client = m._http_client()
+    client = m.client()._sessions()
     return (client["reads"].get_adapter("https://x").max_retries,
             client["writes"].get_adapter("https://x").max_retries)
 
@@ -184,7 +184,7 @@ def test_the_write_policy_retries_only_connect_errors_and_never_a_post():
 
 
 def test_both_sessions_are_mounted_for_https_and_loopback_http():
-    client = m._http_client()
+    client = m.client()._sessions()
     for name in ("reads", "writes"):
         session = client[name]
         assert session.get_adapter("https://x").max_retries is session.get_adapter("http://x").max_retries
@@ -259,7 +259,7 @@ def test_a_retry_after_longer_than_the_time_left_in_the_call_is_not_waited(rsps)
 
 def test_a_cancelled_call_does_not_retry(rsps):
     ctx = setup()
-    ctx["cancel"].set()
+    ctx.cancel.set()
     rsps.add(responses.GET, STATUS_URL, status=503)
     with pytest.raises(m.CallCancelled):
         m.get_pipeline_run(RUN)
@@ -577,7 +577,7 @@ def test_a_netrc_entry_cannot_replace_the_key(rsps, tmp_path, monkeypatch):
     rsps.add(responses.GET, STATUS_URL, json={"id": RUN})
     m.get_pipeline_run(RUN)
     assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {CANARY}"
-    assert m._http_client()["reads"].auth is not None
+    assert m.client()._sessions()["reads"].auth is not None
 
 
 def test_the_account_id_header_is_sent_only_when_it_is_a_uuid(rsps):
@@ -593,7 +593,7 @@ def test_the_account_id_header_is_sent_only_when_it_is_a_uuid(rsps):
 
 def test_the_key_never_appears_in_errors_logs_or_reprs(rsps, module_logger, caplog):
     setup(ORCHESTRA_API_KEY=CANARY, ORCHESTRA_MCP_LOG_LEVEL="DEBUG")
-    m.setup_logging(m.CONFIG)
+    m.setup_logging(m.client().config)
     capture = Capture()
     capture.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     module_logger().addHandler(capture)   # no filter on it: what the module itself logs
@@ -611,7 +611,7 @@ def test_the_key_never_appears_in_errors_logs_or_reprs(rsps, module_logger, capl
     texts.append(text_of(start()))
     rsps.add(responses.GET, STATUS_URL, status=200, json={"id": RUN, "runStatus": "FAILED", "message": "fine"})
     texts.append(text_of(status_call()))
-    session = m._http_client()["reads"]
+    session = m.client()._sessions()["reads"]
     shown = texts + capture.lines + [caplog.text, repr(session.auth), str(session.auth), repr(dict(session.headers))]
     assert capture.lines, "DEBUG logging produced no lines to check"
     for text in shown:
@@ -622,7 +622,7 @@ def test_the_key_never_appears_in_errors_logs_or_reprs(rsps, module_logger, capl
 def test_the_log_filter_redacts_the_key_if_anything_logs_it(tmp_path, module_logger):
     log_file = tmp_path / "orchestra.log"
     setup(ORCHESTRA_API_KEY=CANARY, ORCHESTRA_MCP_LOG_FILE=str(log_file), ORCHESTRA_MCP_LOG_LEVEL="DEBUG")
-    m.setup_logging(m.CONFIG)
+    m.setup_logging(m.client().config)
     assert (log_file.stat().st_mode & 0o777) == 0o600   # created owner-only before anything is written
     m.log.warning("leaked %s and \x1b[31m", CANARY)
     for handler in module_logger().handlers:

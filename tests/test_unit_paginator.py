@@ -130,7 +130,7 @@ def test_paging_stops_near_the_deadline_without_a_last_page(rsps):
     rsps.add(responses.GET, URL, json=envelope(2, rows(*range(100, 200)), 1000))
     listing = m.iter_pages("/pipeline_runs", dict(WINDOW))
     first = next(listing)
-    ctx["deadline"] = time.monotonic() + m.MIN_PAGE_TIME_S / 2   # the call is nearly out of time
+    ctx.deadline = time.monotonic() + m.MIN_PAGE_TIME_S / 2   # the call is nearly out of time
     rest = list(listing)
     assert first["last"] is False and rest == []
     assert len(rsps.calls) == 1
@@ -138,7 +138,7 @@ def test_paging_stops_near_the_deadline_without_a_last_page(rsps):
 
 def test_a_call_already_past_its_page_time_sends_nothing(rsps):
     ctx = setup()
-    ctx["deadline"] = time.monotonic() + 1.0
+    ctx.deadline = time.monotonic() + 1.0
     rsps.add(responses.GET, URL, json=envelope(1, rows("a"), 1))
     assert pages() == []
     assert len(rsps.calls) == 0
@@ -149,7 +149,7 @@ def test_cancellation_is_checked_between_pages(rsps):
     rsps.add(responses.GET, URL, json=envelope(1, rows(*range(100)), 1000))
     listing = m.iter_pages("/pipeline_runs", dict(WINDOW))
     next(listing)
-    ctx["cancel"].set()
+    ctx.cancel.set()
     with pytest.raises(m.CallCancelled):
         next(listing)
     assert len(rsps.calls) == 1
@@ -180,7 +180,7 @@ def test_paging_stops_at_max_pages(rsps, monkeypatch):
 def test_progress_is_reported_per_page_with_the_page_count(rsps):
     reports = []
     ctx = setup()
-    ctx["progress"] = lambda progress, total, message: reports.append((progress, total))
+    ctx.progress = lambda progress, total, message: reports.append((progress, total))
     rsps.add(responses.GET, URL, json=envelope(1, rows(*range(100)), 150))
     rsps.add(responses.GET, URL, json=envelope(2, rows(*range(100, 150)), 150))
     pages()

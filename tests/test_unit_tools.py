@@ -221,8 +221,8 @@ def test_when_the_deadline_stops_paging_counts_come_from_envelope_totals(rsps):
     runs = [run(f"{i:08x}-0000-4000-8000-{i:012x}", hours=i / 100, status="FAILED" if i % 3 else "SUCCEEDED")
             for i in range(1, 151)]
     serve_listing(rsps, "/pipeline_runs", runs)
-    ctx = m._context()
-    ctx["deadline"] = time.monotonic() + m.MIN_PAGE_TIME_S + 1.0   # enough for one page, not for paging on
+    ctx = m.current_call()
+    ctx.deadline = time.monotonic() + m.MIN_PAGE_TIME_S + 1.0   # enough for one page, not for paging on
     result = ok(m.call_tool("list_pipeline_runs", {"limit": 10}))
     pages = [query(c) for c in rsps.calls if query(c)["page_size"] == "100"]
     counts = [query(c) for c in rsps.calls if query(c)["page_size"] == "1"]

@@ -1,0 +1,123 @@
+"""The tools reference: what each tool returns and its limits, and the generated blocks of
+README.md and docs/orchestra-mcp.md. Kept out of orchestra_mcp.py, which serves no client with it.
+
+    python docs/tool_reference.py            print the full reference (what docs embed)
+
+tests/test_docs.py checks that the generated blocks match and that every tool has an entry here.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orchestra_mcp  # noqa: E402 - needs the path above
+
+# tool -> (the result keys, "key[subkey, ...]" for lists of rows; the limits in one phrase)
+REFERENCE = {
+    "list_pipeline_runs": ([
+        "window", "filters", "total", "countsByStatus", "returned",
+        "runs[id, pipelineName, pipelineId, runStatus, message, createdAt, startedAt, "
+        "completedAt, durationS, envName, trigger, branch]",
+        "truncated", "countsExact", "hint", "note",
+    ], "limit <= 100 rows (clamped); any window, read in 7-day chunks"),
+    "get_pipeline_run_status": ([
+        "id", "pipelineName", "pipelineId", "runStatus", "message", "createdAt", "startedAt",
+        "completedAt", "durationS", "envName", "trigger", "branch", "commit", "gitLink",
+        "anomalies", "elapsedS", "activeTasks[taskName, status]", "hint",
+    ], "wait_seconds <= 50, within the call's deadline"),
+    "get_pipeline_run_details": ([
+        "run", "taskCount", "countsByStatus",
+        "tasks[id, taskName, taskId, integration, integrationJob, status, message, "
+        "externalStatus, externalMessage, createdAt, startedAt, completedAt, durationS, "
+        "attemptNumber, numberOfAttempts, dependsOn, platformLink, superseded]",
+        "truncated", "hint",
+    ], "every task of the run; messages <= 500 chars"),
+    "list_task_runs": ([
+        "pipelineRunId", "window", "total", "countsByStatus", "returned",
+        "taskRuns[...as in get_pipeline_run_details, plus pipelineRunId]", "truncated",
+        "countsExact", "hint", "note",
+    ], "limit <= 100 rows (clamped); default window 24 h"),
+    "get_task_run_artifacts": ([
+        "pipelineRunId", "taskRunId", "artifacts", "logs[filename, attemptNumber, displayName]",
+        "unavailable", "truncated", "hint",
+    ], "200 names of each"),
+    "download_task_artifact": ([
+        "filename", "offset", "bytes", "size", "encoding", "content", "nextOffset", "note",
+        "hint", "savedTo", "sha256",
+    ], "<= ~28 KB a call (fits as base64); save=true <= 4 GiB"),
+    "trigger_pipeline": ([
+        "started", "outcome", "pipelineId", "pipelineAlias", "pipelineRunId", "message", "cause",
+        "hint",
+    ], "never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old"),
+    "diagnose_pipeline_run": ([
+        "run", "verdict", "taskCounts",
+        "rootCauses[taskRunId, taskId, taskName, integration, integrationJob, status, "
+        "connectionId, platformLink, numberOfAttempts, errorText{message, "
+        "externalStatus, externalMessage}, attempts, taskParameters, runParameters, "
+        "failingOperations, failingOperationCount, failingNodes, failingNodeCount, "
+        "logTail, logFile, unavailable]",
+        "impact[taskId, taskName, status, because]",
+        "history[window, previousRuns, recentStatuses, failedOfLast, "
+        "failuresSinceLastSuccess, recurring, lastSuccess, firstFailureSinceSuccess, "
+        "branchChanged, commitChanged]",
+        "nextSteps", "truncated", "moreRootCauses",
+    ], "3 root causes in detail; log lines <= 3,000 chars; 10 operations and nodes each"),
+    "list_failures": ([
+        "window", "environment", "failingRunCount", "countsByPipeline",
+        "runs[id, pipelineName, runStatus, createdAt, envName, branch, "
+        "rootCauses[taskRunId, taskId, taskName, integration, status, errorText]]",
+        "truncated", "hint",
+    ], "hours <= 168; 20 runs, 5 root causes each"),
+    "get_task_run_logs": ([
+        "logs", "filename", "fileStatus", "size", "tailBytes", "logTail", "grep",
+        "matches[line, text, before, after]", "matchCount", "linesScanned", "truncated",
+        "stoppedBy", "note", "hint",
+    ], "tail <= 30,000 bytes; grep: 50 matches, lines <= 4 KiB"),
+    "list_pipelines": ([
+        "total", "returned", "filter",
+        "pipelines[id, alias, name, paused, schedule, latestRunId, latestRunStatus, "
+        "latestRunCreatedAt]",
+        "truncated", "hint",
+    ], "100 pipelines"),
+}
+
+
+def tools_table():
+    """The one-line-per-tool table (README)."""
+    out = ["| Tool | Arguments | What it answers | Returns | Limits |", "|---|---|---|---|---|"]
+    for name, spec in sorted(orchestra_mcp.TOOLS.items(), key=lambda item: item[1]["listed"]):
+        returns, limits = REFERENCE[name]
+        args = ", ".join(f"`{a}`{'' if a in spec['required'] else '?'}" for a in spec["schema"])
+        first = spec["description"].split("\n\n")[0].replace("\n", " ")
+        write = " (write; absent in read-only mode)" if not spec["read_only"] else ""
+        keys = ", ".join(f"`{key.split('[')[0]}`" for key in returns)
+        out.append(f"| `{name}`{write} | {args} | {first} | {keys} | {limits}; result <= 40,000 "
+                   "chars |")
+    return "\n".join(out) + "\n"
+
+
+def tools_markdown():
+    """The full tools reference (docs): the table, then each tool's description, arguments, keys."""
+    out = [tools_table()]
+    for name, spec in sorted(orchestra_mcp.TOOLS.items(), key=lambda item: item[1]["listed"]):
+        returns, limits = REFERENCE[name]
+        out += [f"### `{name}`", "", spec["description"], "", "| Argument | Type | Description |",
+                "|---|---|---|"]
+        for arg, rules in spec["schema"].items():
+            kind = rules["type"] if isinstance(rules["type"], str) else " or ".join(rules["type"])
+            required = " (required)" if arg in spec["required"] else ""
+            out.append(f"| `{arg}`{required} | {kind} | {rules.get('description', '')} |")
+        out += ["", "Result keys: " + ", ".join(f"`{k}`" for k in returns) + "."]
+        out += ["", f"Limits: {limits}; every result stays under 40,000 characters and says what "
+                "it left out.", ""]
+    return "\n".join(out)
+
+
+def env_markdown():
+    """The configuration table rows (README)."""
+    rows = orchestra_mcp.ENV_VARIABLES.items()
+    return "\n".join(f"| `{name}` | {text} |" for name, text in rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(tools_markdown())
