@@ -22,36 +22,38 @@ Layout: Part I, the trust boundary (everything that touches the key, the network
 the disk); Part II, the JSON-RPC protocol; Part III, the tools; an Appendix never reached while
 serving (sample data, self-test, command line). Nothing below Part I is called from it.
 
-AUDIT MAP: guarantee -> where it is enforced (Part I unless said) -> the tests that prove it
-(tests/*.py; tests/test_architecture.py checks that every name here exists).
+AUDIT MAP: guarantee -> the Part I functions that enforce it -> the tests that prove it
+(tests/test_architecture.py checks that every name here exists).
 - The key goes only to the base URL: _check_base_url, read_config, OrchestraClient.send,
-  _build_sessions (BearerAuth) -> test_security.py::
-  test_a_redirect_to_another_host_is_never_followed_and_the_key_never_travels,
-  test_cli.py::test_a_bad_base_url_exits_2, test_unit_http.py::
-  test_only_https_or_loopback_http_base_urls_are_accepted.
-- The key appears in no output: redact, _build_logger, read_config -> test_security.py::
-  test_the_canary_key_appears_nowhere_across_every_tool_failure_and_fault,
+  _build_sessions -> test_unit_http.py::
+  test_a_base_url_that_is_not_https_or_carries_credentials_or_a_query_is_refused,
+  test_reliability.py::test_a_redirect_to_another_host_is_never_followed_and_the_key_never_travels.
+- The key appears in no output: redact, bounded_result, _build_logger, read_config ->
+  test_security.py::test_the_canary_key_appears_nowhere_across_every_tool_failure_and_fault,
   test_unit_http.py::test_a_key_pasted_with_spaces_or_line_breaks_is_refused_at_start.
 - Writes are few, gated and never sent twice: require_writes, start_run, _claim,
-  _refuse_if_running, _build_sessions (connect-only retries) -> test_security.py::
+  _refuse_if_running, _build_sessions -> test_security.py::
   test_a_start_under_a_fault_reaches_the_api_exactly_once, test_unit_tools.py::
   test_the_same_intent_spelt_two_ways_starts_one_run, test_integration_tools.py::
   test_a_fresh_process_refuses_to_start_a_pipeline_whose_run_is_still_going,
   test_security.py::test_read_only_mode_sends_nothing_but_get_whatever_tool_is_called.
 - No redirect is followed: OrchestraClient.send -> test_security.py::
-  test_a_start_redirected_to_another_host_is_not_followed_and_the_key_stays_home.
+  test_a_start_redirected_to_another_host_is_not_followed_and_the_key_stays_home,
+  test_unit_http.py::test_a_redirect_is_not_followed_by_urllib3_either.
 - Bodies and results are bounded: OrchestraClient.stream, OrchestraClient.read_json,
-  _watchdog; ok_result (Part III) -> test_reliability.py::
+  _watchdog, bounded_result -> test_reliability.py::
   test_an_api_fault_ends_in_time_with_one_clear_sentence_and_the_server_keeps_serving,
   test_reliability.py::test_a_body_dripping_past_the_deadline_is_cut_by_the_watchdog.
-- Path ids cannot change the path: check_uuid, check_pipeline_ref, segment ->
-  test_unit_tools.py::test_a_path_like_id_is_refused_before_any_request.
+- Path ids cannot change the path: check_uuid, check_pipeline_ref, segment, task_path ->
+  test_unit_tools.py::test_a_path_like_id_is_refused_with_no_request, test_security.py::
+  test_path_like_ids_and_huge_numbers_never_leave_the_api_prefix.
 - Files are written only under the download dir and the log file: save_artifact,
   _open_private_dir, local_name, setup_logging -> test_security.py::
-  test_a_symlink_planted_at_the_final_name_is_replaced_not_followed, test_unit_http.py::
+  test_a_symlink_planted_at_the_final_name_is_replaced_not_followed, test_security.py::
+  test_a_symlink_planted_for_the_run_or_task_directory_is_refused, test_unit_http.py::
   test_a_log_file_that_is_not_a_regular_file_of_this_user_is_refused.
-- stdout carries only MCP: protect_stdout (Part II) -> test_protocol.py::
-  test_a_print_inside_a_tool_lands_on_stderr_not_on_the_protocol_stream.
+- stdout carries only MCP: protect_stdout -> test_protocol.py::
+  test_a_print_inside_a_tool_goes_to_stderr_never_to_stdout.
 
 Greps a reviewer can run (each should find only the lines named):
     grep -n "\\.request(" orchestra_mcp.py         # OrchestraClient.send only
@@ -59,6 +61,7 @@ Greps a reviewer can run (each should find only the lines named):
     grep -n "os\\.open\\|os\\.replace\\|os\\.mkdir\\|makedirs" orchestra_mcp.py  # Part I, --demo
     grep -n "os\\.environ" orchestra_mcp.py        # read_config, and the self-test's PATH
     grep -n "allow_redirects" orchestra_mcp.py     # False, once
+    grep -n "api_key" orchestra_mcp.py             # Part I, and --demo setting its sample key
 """
 
 import enum
@@ -76,7 +79,7 @@ from datetime import datetime, timedelta, timezone
 
 # Imported late, inside the one function that needs them (so the first screen shows everything
 # the file can touch, and initialize never waits for them):
-#   requests, requests.adapters, urllib3 ........ _build_sessions
+#   requests, requests.adapters, urllib3 ........ _build_sessions (the only place for these)
 #   email.utils ................................. seconds_until
 #   urllib.parse ................................ segment
 #   logging, traceback .......................... _build_logger
@@ -259,6 +262,11 @@ def _check_base_url(url):
         raise ConfigError("ORCHESTRA_API_BASE_URL uses http on a non-loopback host; use https "
                           "(plain http is allowed only for 127.0.0.1, ::1 and localhost).")
     return url.rstrip("/")
+
+
+def has_key(config):
+    """Whether a key is configured (the Appendix asks this; only Part I reads the key)."""
+    return bool(config.get("api_key"))
 
 
 def read_config(environ=None):
@@ -469,6 +477,36 @@ log = types.SimpleNamespace(debug=_log_at(10), info=_log_at(20), warning=_log_at
                             error=_log_at(40))
 
 
+MAX_RESULT_CHARS = 40_000   # one tool result (Claude Code warns above ~10k tokens)
+
+
+def bounded_result(text):
+    """SECURITY: a tool result's text never carries the key and never exceeds MAX_RESULT_CHARS
+    (the last guard behind each tool's own caps)."""
+    text = redact(text)
+    if len(text) > MAX_RESULT_CHARS:
+        text = dump({"truncated": True, "resultChars": len(text),
+                     "partial": text[: MAX_RESULT_CHARS - 400],
+                     "hint": "the result was too large and is cut: narrow the call (fewer rows, a "
+                             "smaller window)"})
+    return text
+
+
+def protect_stdout():
+    """Keep a private copy of fd 1 for protocol bytes; point fd 1 and sys.stdout at stderr."""
+    # SECURITY: stdout carries only MCP; a stray print() or a library's output lands on stderr.
+    out_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(out_fd, "wb")   # buffered: a partial write() is completed, then flushed
+
+
+def detach_stdout():
+    """Point fd 1 at /dev/null: a reader that went away (`--help | head -1`) gets nothing more,
+    and the interpreter's last flush cannot fail a second time."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 # ---- I.5 The network door: one client, one request call site
 
 _state = {"client": None}   # the configured client; configure() installs a new one
@@ -661,7 +699,10 @@ def _build_sessions(config):
         http.mount("http://", adapter)
         return http
 
-    return {"module": requests, "reads": session(reads), "writes": session(writes)}
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+    return {"module": requests, "reads": session(reads), "writes": session(writes),
+            "never_sent": (NewConnectionError, NameResolutionError),
+            "read_timeout": ReadTimeoutError}
 
 
 def _jitter():
@@ -809,12 +850,12 @@ class OrchestraClient:
 
     def _transport_error(self, exc, method, label):
         """One sentence for a requests exception, never its own text (that has the URL)."""
-        requests = self._sessions()["module"]
-        from urllib3.exceptions import NameResolutionError, NewConnectionError, ReadTimeoutError
+        http = self._sessions()
+        requests = http["module"]
         host = self.config["base_url"].split("/")[2]
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         nothing_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or isinstance(
-            reason, (NewConnectionError, NameResolutionError))
+            reason, http["never_sent"])
         if method == "POST" and not nothing_sent:
             return ApiError("the run may or may not have started (the connection failed after the "
                             "request was sent); check list_pipeline_runs before trying again.")
@@ -825,7 +866,8 @@ class OrchestraClient:
         if isinstance(exc, requests.exceptions.SSLError):
             return Unreachable(f"TLS to {host} failed; check the system CA store or a proxy that "
                                "intercepts TLS (REQUESTS_CA_BUNDLE).")
-        if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(reason, ReadTimeoutError):
+        if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(reason,
+                                                                          http["read_timeout"]):
             return ApiError(f"Orchestra did not answer {method} {label} within "
                             f"{self.config['timeout_s']:g} s (ORCHESTRA_TIMEOUT); try again, or "
                             "narrow the query.")
@@ -1596,15 +1638,6 @@ def exit_on_signals(conn):
     threading.Thread(target=wait, name="signals", daemon=True).start()
 
 
-def protect_stdout():
-    """Keep a private copy of fd 1 for protocol bytes; point fd 1 and sys.stdout at stderr."""
-    # SECURITY: stdout carries only MCP; a stray print() or a library's output lands on stderr.
-    out_fd = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return os.fdopen(out_fd, "wb")   # buffered: a partial write() is completed, then flushed
-
-
 def serve(toolbox, on_exit=None):
     """The stdio loop: the main thread is the only reader of stdin and never writes.
 
@@ -1799,7 +1832,6 @@ def failure_text(exc):
 # ---- III.2 The registry, argument validation and results
 
 TOOLS = {}   # name -> declaration; tools/list is built from it and tools/call dispatches from it
-MAX_RESULT_CHARS = 40_000            # one tool result (Claude Code warns above ~10k tokens)
 MAX_ERROR_CHARS = 1_000
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -1956,14 +1988,9 @@ def call_tool(name, arguments):
 
 
 def ok_result(payload):
-    """One JSON text block, never over MAX_RESULT_CHARS (a last guard behind each tool's caps)."""
-    text = redact(dump(compact(payload)))
-    if len(text) > MAX_RESULT_CHARS:
-        text = dump({"truncated": True, "resultChars": len(text),
-                     "partial": text[: MAX_RESULT_CHARS - 400],
-                     "hint": "the result was too large and is cut: narrow the call (fewer rows, a "
-                             "smaller window)"})
-    return {"content": [{"type": "text", "text": text}], "isError": False}
+    """One JSON text block, redacted and capped by Part I's bounded_result."""
+    return {"content": [{"type": "text", "text": bounded_result(dump(compact(payload)))}],
+            "isError": False}
 
 
 def error_result(message):
@@ -2268,8 +2295,7 @@ def task_row(task, message_chars=500):
     })
 
 
-_SECRET_KEY_RE = ("(?i)" r"pass(word|wd)?|token|secret|key|credential|auth|private|cookie|"  # noqa: S105
-                  "session")   # key names, not a secret
+_MASKED_KEYS_RE = "(?i)pass(word|wd)?|token|secret|key|credential|auth|private|cookie|session"
 
 
 def mask_parameters(value, budget=1500):
@@ -2284,7 +2310,7 @@ def mask_parameters(value, budget=1500):
 
 def _masked(value):
     if isinstance(value, dict):
-        return {clean_text(str(key), 80): "***" if re.search(_SECRET_KEY_RE, str(key))
+        return {clean_text(str(key), 80): "***" if re.search(_MASKED_KEYS_RE, str(key))
                 else _masked(item) for key, item in list(value.items())[:40]}
     if isinstance(value, list):
         return [_masked(item) for item in value[:20]]
@@ -3945,7 +3971,7 @@ def check_live():
     step(True, f"base URL {config['base_url']}")
     step(True, "read-only: writes are off (ORCHESTRA_READ_ONLY)" if config["read_only"] else
          "read-only: no, trigger_pipeline is on (ORCHESTRA_READ_ONLY=1 turns it off)")
-    if not config["api_key"]:
+    if not has_key(config):
         causes = [n for n in config["notes"] if n.startswith("ORCHESTRA_API_KEY")]
         return 1 if not step(False, causes[0] if causes else _KEY_UNSET) else 0
     step(True, "ORCHESTRA_API_KEY is set")
@@ -4078,8 +4104,7 @@ def main(argv=None):
         sys.stdout.flush()   # inside the try: a closed pipe fails here, not at interpreter exit
         return code
     except BrokenPipeError:
-        null = os.open(os.devnull, os.O_WRONLY)   # the interpreter's last flush must not fail too
-        os.dup2(null, sys.stdout.fileno())
+        detach_stdout()
         return 1
 
 
@@ -4127,7 +4152,7 @@ def _main(argv):
         finally:
             if on_exit:
                 on_exit()
-    if not config["api_key"]:
+    if not has_key(config):
         log.warning("ORCHESTRA_API_KEY is not set: tools are listed, and each call will say how to "
                     "set it.")
     serve(TOOLBOX, on_exit)

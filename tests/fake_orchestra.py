@@ -140,6 +140,9 @@ non_json    answer ``status`` (default 200) with a body that is not JSON (``body
             else truncated JSON labelled application/json)
 slow        sleep ``delay`` seconds (default 1), then answer normally
 drop        send 200 headers announcing ``size`` bytes (default 64 KiB), half the body, then close
+drip        send 200 headers announcing ``size`` bytes (default 64 KiB), then one byte every
+            ``delay`` seconds (default 0.2) until the client goes away: each read gets a byte in
+            time, so only a whole-call deadline can end it
 reset       read the whole request, then reset the connection without any answer
 redirect    answer ``status`` (default 302) with ``Location: location`` (default: the same URL)
 big_body    answer 200 with a valid JSON body of exactly ``size`` bytes (default 8 MiB), streamed
@@ -3107,7 +3110,7 @@ def _check_run_inputs(pipeline: Pipeline, run_inputs: dict) -> None:
 # 10. Faults and the journal
 ################################################################################
 
-FAULT_ACTIONS = ("status", "non_json", "slow", "drop", "reset", "redirect", "big_body")
+FAULT_ACTIONS = ("status", "non_json", "slow", "drop", "drip", "reset", "redirect", "big_body")
 _FAULT_DEFAULT_STATUS = {"status": 500, "non_json": 200, "redirect": 302}
 _TRUNCATED_JSON = b'{"page":1,"pageSize":50,"total":1234,"results":[{"id":"5ca1ab1e-0000-4000-8'
 _SAFE_HEADERS = ("user-agent", "accept", "content-type", "x-orchestra-account-id")
@@ -3274,6 +3277,10 @@ class _Handler(BaseHTTPRequestHandler):
             record_status(200)
             self._drop(fault.size or 64 * 1024)
             return
+        if fault is not None and fault.action == "drip":
+            record_status(200)
+            self._drip(fault.size or 64 * 1024, fault.delay or 0.2)
+            return
         if fault is not None and fault.action == "slow":
             time.sleep(fault.delay)
         if fault is None or fault.action == "slow":
@@ -3311,6 +3318,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(chunk[:remaining])
             remaining -= len(chunk)
         self.wfile.flush()
+        self.close_connection = True
+
+    def _drip(self, size: int, delay: float) -> None:
+        """Announce ``size`` bytes, then send them one a ``delay`` until the client goes away."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for _ in range(size):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(delay)
+        except OSError:
+            pass   # the client shut the connection: what the test is waiting for
         self.close_connection = True
 
     def _reset(self) -> None:

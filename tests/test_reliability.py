@@ -620,6 +620,37 @@ def test_an_api_fault_ends_in_time_with_one_clear_sentence_and_the_server_keeps_
     assert_still_serving(fault_server, fake)
 
 
+def test_a_body_dripping_past_the_deadline_is_cut_by_the_watchdog(fault_server, fake):
+    # One byte every 0.2 s: each read gets a byte within ORCHESTRA_TIMEOUT (1 s), so no per-read
+    # timeout ends it (the 64 KiB would take 3.6 hours); only the watchdog's shutdown at the
+    # call's deadline can.
+    fake.add_fault(match=ON_STATUS, count=1, action="drip", size=64 * 1024, delay=0.2)
+    is_error, text = fault_server.call(*STATUS_CALL[:1], timeout=EXIT_GUARD_S, **STATUS_CALL[1])
+    assert is_error and "ran past the call's deadline" in text, text
+    assert_one_sentence(text)
+    assert_still_serving(fault_server, fake)
+
+
+def test_a_call_that_waited_out_its_deadline_for_a_worker_is_refused_unsent(fake, tmp_path):
+    # Eight calls hang on the API until their 2 s deadline; a ninth, queued behind them, reaches a
+    # worker with its own deadline (counted from arrival) all but spent: refused, nothing sent.
+    fake.add_fault(match=ON_STATUS, count=8, action="slow", delay=60)
+    server = WireServer(server_env(fake.base_url, tmp_path, ORCHESTRA_MCP_DEADLINE_S="2",
+                                   ORCHESTRA_TIMEOUT="30"))
+    try:
+        server.initialize()
+        calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                  "params": {"name": "get_pipeline_run_status",
+                             "arguments": {"pipeline_run_id": FAILED_RUN_ID}}} for n in range(1, 10)]
+        server.send(b"".join(json.dumps(c).encode() + b"\n" for c in calls))
+        ninth = server.reply(9, timeout=EXIT_GUARD_S)["result"]
+        assert ninth["isError"] and "waited too long for a free worker" in ninth["content"][0]["text"]
+        statuses = [e for e in fake.journal if e["path"].endswith(STATUS_PATH)]
+        assert len(statuses) == 8, statuses   # the ninth never reached the API
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_to_another_host_is_never_followed_and_the_key_never_travels(
         fault_server, fake, other_host, status):

@@ -7,6 +7,7 @@ loopback stdlib HTTP server started per test.
 """
 
 import json
+import os
 import logging
 import re
 import socket
@@ -631,6 +632,46 @@ def test_the_log_filter_redacts_the_key_if_anything_logs_it(tmp_path, module_log
     assert CANARY not in written
     assert "leaked [redacted]" in written
     assert "\x1b" not in written
+
+
+@pytest.mark.parametrize("pasted", ["k-test with-a-space", "k-test\nsecond-line", "k-test\r", "k-tëst-accented",
+                                    "\tk-test", "k-test\x00"])
+def test_a_key_pasted_with_spaces_or_line_breaks_is_refused_at_start(rsps, pasted):
+    # http.client would raise an exception whose text carries the whole header, key included.
+    config = m.read_config({"ORCHESTRA_API_KEY": pasted, "ORCHESTRA_API_BASE_URL": BASE})
+    if pasted.strip() == "k-test":   # surrounding whitespace is a harmless paste: it is stripped
+        assert config["api_key"] == "k-test"
+        return
+    assert config["api_key"] is None
+    assert any("bad paste" in note for note in config["notes"])
+    m.configure(config)
+    result = status_call()
+    assert result["isError"] and "ORCHESTRA_API_KEY is not set" in text_of(result)
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize("planted", ["symlink", "fifo", "directory", "other_owner"])
+def test_a_log_file_that_is_not_a_regular_file_of_this_user_is_refused(tmp_path, planted, capsys,
+                                                                        monkeypatch):
+    path = tmp_path / "orchestra.log"
+    target = tmp_path / "elsewhere.log"
+    if planted == "symlink":
+        target.write_text("")
+        path.symlink_to(target)
+    elif planted == "fifo":
+        os.mkfifo(path)
+    elif planted == "directory":
+        path.mkdir()
+    else:
+        path.write_text("")
+        monkeypatch.setattr(m.os, "geteuid", lambda: os.getuid() + 1)   # as if another user owned it
+    config = m.read_config({"ORCHESTRA_API_KEY": CANARY, "ORCHESTRA_API_BASE_URL": BASE,
+                            "ORCHESTRA_MCP_LOG_FILE": str(path)})
+    m.setup_logging(config)
+    assert m._log_setup["file"] is None   # stderr only: nothing is written through the planted path
+    assert "cannot open ORCHESTRA_MCP_LOG_FILE" in capsys.readouterr().err
+    if planted == "symlink":
+        assert target.read_text() == ""
 
 
 # ---- the bounded JSON reader ----------------------------------------------------------------------------
