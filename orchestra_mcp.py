@@ -2145,13 +2145,13 @@ def resolve_run_id(value, name="pipeline_run_id"):
     prefixes = client().cache.setdefault("prefixes", {})
     if text in prefixes:
         return prefixes[text]
-    search = {"requests": 0, "reached": now_utc(), "matches": {}}
+    search = {"sent": 0, "reached": now_utc(), "matches": {}}
     for start, end in prefix_windows(search["reached"]):
         if not _search_window(text, start, end, search) or search["matches"] \
                 or search.get("narrowed"):
             break   # a narrowed window leaves its older part unread: no gap before older ones
     reach = (f"runs created since {api_time(search['reached'])[:16]}Z "
-             f"({search['requests']} requests)")
+             f"({search['sent']} requests)")
     matches = search["matches"]
     if len(matches) > 1:
         listed = "; ".join(f"{r.get('id')} ({clean_text(str(r.get('pipelineName')), 60)}, "
@@ -2170,27 +2170,27 @@ def _search_window(prefix, start, end, search):
     """Read start..end whole for ids starting with `prefix`, narrowing it to its newest part
     when the requests left cannot read it all; False when nothing more can be searched."""
     while end > start:
-        left = PREFIX_SEARCH_REQUESTS - search["requests"]
+        left = PREFIX_SEARCH_REQUESTS - search["sent"]
         if left < 1:
             return False
-        found, complete = {}, False
+        hits, complete = {}, False
         pages = iter_pages("/pipeline_runs", windowed_params(start, end), label="/pipeline_runs")
         for page in pages:
-            search["requests"] += 1
+            search["sent"] += 1
             total = page["total"] or 0
             if page["page"] == 1 and -(-total // PAGE_SIZE) > left:   # too big: keep what fits
                 start = end - (end - start) * max(0.0, (left - 1) * PAGE_SIZE * 0.9 / total)
                 search["narrowed"] = True
                 break
-            found.update({str(r.get("id", "")).lower(): r for r in page["rows"]
-                          if str(r.get("id", "")).lower().startswith(prefix)})
+            hits.update({str(r.get("id", "")).lower(): r for r in page["rows"]
+                         if str(r.get("id", "")).lower().startswith(prefix)})
             complete = page["last"]
-            if not complete and search["requests"] >= PREFIX_SEARCH_REQUESTS:
+            if not complete and search["sent"] >= PREFIX_SEARCH_REQUESTS:
                 return False
         else:
             if not complete:
                 return False   # the deadline stopped the paging
-            search["matches"].update(found)
+            search["matches"].update(hits)
             search["reached"] = start
             return True
     return False
