@@ -294,7 +294,7 @@ def test_a_running_run_lists_its_active_tasks(rsps):
     result = ok(m.call_tool("get_pipeline_run_status", {"pipeline_run_id": RUN}))
     assert result["activeTasks"] == [{"taskName": "dbt build", "status": "RUNNING"}]
     listing = calls_to(rsps, f"/pipeline_runs/{RUN}/task_runs")
-    assert query(listing[0]) == {"include_superseded": "false", "page": "1", "page_size": "50"}
+    assert query(listing[0]) == {"page": "1", "page_size": "50"}   # no include_superseded: not in the spec
 
 
 def test_a_unique_prefix_is_resolved_from_recent_runs_and_cached(rsps):
@@ -384,20 +384,25 @@ def test_details_read_the_per_run_task_listing_50_at_a_time(rsps):
     serve_listing(rsps, f"/pipeline_runs/{RUN}/task_runs", tasks, windowed=False)
     result = ok(m.call_tool("get_pipeline_run_details", {"pipeline_run_id": RUN}))
     listing = calls_to(rsps, f"/pipeline_runs/{RUN}/task_runs")
-    assert [query(c) for c in listing] == [{"include_superseded": "false", "page": "1", "page_size": "50"},
-                                           {"include_superseded": "false", "page": "2", "page_size": "50"}]
+    assert [query(c) for c in listing] == [{"page": "1", "page_size": "50"}, {"page": "2", "page_size": "50"}]
     assert result["taskCount"] == 60 and result["countsByStatus"] == {"SUCCEEDED": 60}
 
 
 def test_details_with_include_superseded_marks_earlier_attempts(rsps):
-    serve_status(rsps)
-    first = task("aaaaaaaa-0000-4000-8000-000000000001", status="FAILED", hours=2, attemptNumber=1)
-    second = task("aaaaaaaa-0000-4000-8000-000000000002", status="SUCCEEDED", hours=1, attemptNumber=2)
-    serve_listing(rsps, f"/pipeline_runs/{RUN}/task_runs", [first, second], windowed=False)
+    serve_status(rsps, run(hours=3))   # created 3 h ago, finished 2.9 h ago: its tasks are in that window
+    first = task("aaaaaaaa-0000-4000-8000-000000000001", status="FAILED", hours=2.97, attemptNumber=1)
+    second = task("aaaaaaaa-0000-4000-8000-000000000002", status="SUCCEEDED", hours=2.93, attemptNumber=2)
+    serve_listing(rsps, f"/pipeline_runs/{RUN}/task_runs", [second], windowed=False)   # hides the first
+    serve_listing(rsps, "/task_runs", [first, second], status_key="status")   # include_superseded honoured
     result = ok(m.call_tool("get_pipeline_run_details", {"pipeline_run_id": RUN, "include_superseded": True}))
-    assert query(calls_to(rsps, f"/pipeline_runs/{RUN}/task_runs")[0])["include_superseded"] == "true"
+    asked = calls_to(rsps, "/task_runs")[-1]
+    assert query(asked)["include_superseded"] == "true" and query(asked)["pipeline_ids"] == PIPELINE
+    assert "include_superseded" not in query(calls_to(rsps, f"/pipeline_runs/{RUN}/task_runs")[0])
     marked = {t["id"]: t.get("superseded", False) for t in result["tasks"]}
     assert marked == {first["id"]: True, second["id"]: False}
+    serve_listing(rsps, f"/pipeline_runs/{RUN}/task_runs", [first, second], windowed=False)   # shows both
+    hidden = ok(m.call_tool("get_pipeline_run_details", {"pipeline_run_id": RUN}))
+    assert [t["id"] for t in hidden["tasks"]] == [second["id"]]   # worked out here, whatever the API hid
 
 
 def test_details_drop_task_rows_of_another_run(rsps):
@@ -414,10 +419,11 @@ def test_list_task_runs_of_one_run_uses_the_per_run_endpoint_and_filters_locally
     serve_listing(rsps, f"/pipeline_runs/{RUN}/task_runs",
                   [task(status="FAILED"), task(OTHER_RUN, status="SUCCEEDED"),
                    task("aaaaaaaa-0000-4000-8000-000000000003", status="FAILED", integration="PYTHON")], windowed=False)
+    serve_status(rsps, run(status="SUCCEEDED"))
     result = ok(m.call_tool("list_task_runs", {"pipeline_run_id": RUN, "status_filter": "failed",
                                                "integration": "dbt_core"}))
-    assert [path_of(c) for c in rsps.calls] == [f"/pipeline_runs/{RUN}/task_runs"]
-    assert query(rsps.calls[0]) == {"include_superseded": "false", "page": "1", "page_size": "50"}
+    assert [path_of(c) for c in rsps.calls] == [f"/pipeline_runs/{RUN}/status", f"/pipeline_runs/{RUN}/task_runs"]
+    assert query(rsps.calls[1]) == {"page": "1", "page_size": "50"}
     assert result["total"] == 1 and result["taskRuns"][0]["id"] == TASK
 
 

@@ -11,33 +11,37 @@ def task(key, status, depends=(), **extra):
 def test_a_failure_below_a_failure_is_a_consequence_not_a_root_cause():
     tasks = [task("extract", "FAILED"), task("load", "SKIPPED", ["extract"]),
              task("check", "FAILED", ["load"]), task("other", "SUCCEEDED")]
-    roots, impact = m.root_causes(tasks)
+    roots, impact = m.root_causes(tasks, m.upstream_map(tasks, None))
     assert [t["taskId"] for t in roots] == ["extract"]
     assert {t["taskId"]: t["status"] for t in impact} == {"load": "SKIPPED", "check": "FAILED"}
 
 
 def test_independent_failures_are_each_a_root_cause():
-    roots, impact = m.root_causes([task("a", "FAILED"), task("b", "FAILED"), task("c", "SKIPPED", ["a", "b"])])
+    tasks = [task("a", "FAILED"), task("b", "FAILED"), task("c", "SKIPPED", ["a", "b"])]
+    roots, impact = m.root_causes(tasks, m.upstream_map(tasks, None))
     assert {t["taskId"] for t in roots} == {"a", "b"} and impact[0]["because"] == ["a", "b"]
 
 
-def test_unknown_upstream_keys_such_as_groups_are_ignored():
-    roots, _ = m.root_causes([task("a", "FAILED", ["some_group"])])
+def test_unknown_upstream_keys_such_as_groups_are_not_tasks_that_failed():
+    tasks = [task("a", "FAILED", ["some_group"])]
+    roots, _ = m.root_causes(tasks, m.upstream_map(tasks, None))
     assert [t["taskId"] for t in roots] == ["a"]
 
 
 def test_dependency_cycles_do_not_hang():
-    roots, impact = m.root_causes([task("a", "FAILED", ["b"]), task("b", "FAILED", ["a"])])
+    tasks = [task("a", "FAILED", ["b"]), task("b", "FAILED", ["a"])]
+    roots, impact = m.root_causes(tasks, m.upstream_map(tasks, None))
     assert roots == [] and len(impact) == 2
 
 
 def test_warning_tasks_are_the_causes_of_a_warning_run():
-    roots, _ = m.root_causes([task("a", "WARNING"), task("b", "SUCCEEDED")])
+    roots, _ = m.root_causes([task("a", "WARNING"), task("b", "SUCCEEDED")], None)
     assert [t["taskId"] for t in roots] == ["a"]
 
 
 def test_a_skipped_task_with_nothing_failed_upstream_is_not_impact():
-    roots, impact = m.root_causes([task("a", "SUCCEEDED"), task("b", "SKIPPED", ["a"])])
+    tasks = [task("a", "SUCCEEDED"), task("b", "SKIPPED", ["a"])]
+    roots, impact = m.root_causes(tasks, m.upstream_map(tasks, None))
     assert roots == [] and impact == []
 
 
