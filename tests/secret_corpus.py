@@ -169,10 +169,10 @@ POSITIVE = [
      ["FAKE0000fake1111FAKE"]),
     ("gitlab", "PRIVATE-TOKEN: glpat-fakeFAKEfake-0000_ab", ["fakeFAKEfake-0000_ab"]),
     # --- Slack
-    ("slack", "slack notify failed for xoxb-000000000000-0000000000000-FAKEfakeFAKEfake00000000: invalid_auth",
-     ["000000000000-0000000000000-FAKEfakeFAKEfake00000000", "FAKEfakeFAKEfake00000000"]),
-    ("slack", "alerts: posting with xoxb-111111111111-2222222222222-FAKEslackBOTtoken0000abc to #data-alerts",
-     ["111111111111-2222222222222-FAKEslackBOTtoken0000abc", "FAKEslackBOTtoken0000abc"]),
+    ("slack", "slack notify failed for xoxb-730194628551-2048371956120-FAKEfakeFAKEfake00000000: invalid_auth",
+     ["730194628551-2048371956120-FAKEfakeFAKEfake00000000", "FAKEfakeFAKEfake00000000"]),
+    ("slack", "alerts: posting with xoxb-482915736204-3948571620384-FAKEslackBOTtoken0000abc to #data-alerts",
+     ["482915736204-3948571620384-FAKEslackBOTtoken0000abc", "FAKEslackBOTtoken0000abc"]),
     ("slack", "posting alert to https://hooks.slack.com/services/T00FAKE00/B00FAKE00/FAKEfakeFAKEfakeFAKEwebh",
      ["FAKEfakeFAKEfakeFAKEwebh", "T00FAKE00/B00FAKE00"]),
     # --- Stripe
