@@ -1588,8 +1588,9 @@ def injection_log(started_us: int) -> str:
 
 
 def postgres_query_log(started_us: int) -> str:
-    """Orchestra running one Postgres statement that fails with SQLSTATE 42P01."""
-    return "\n".join([
+    """Orchestra running one Postgres statement that fails with SQLSTATE 42P01 (log text only,
+    never executed: hence the S608 noqa)."""
+    return "\n".join([  # noqa: S608
         f"[orchestra] Connecting to {POSTGRES_CONNECTION_ID} (host=orders-replica.internal port=5432 "
         "dbname=orders user=orchestra_ro sslmode=require)",
         "[orchestra] Executing statement 1 of 1: insert into analytics.orders_snapshot select o.* from "

@@ -163,7 +163,7 @@ POSITIVE = [
     ("github", "remote: Invalid username or password. oauth gho_FAKE0000fake1111FAKE2222fake3333FAKE rejected",
      ["FAKE0000fake1111FAKE2222fake3333FAKE"]),
     # --- GitLab tokens
-    ("gitlab", "CI: docker login registry.gitlab.example.com using glpat-FAKEfakeFAKE01234567 ok",
+    ("gitlab", "CI: docker login cr.gitlab.example.invalid using glpat-FAKEfakeFAKE01234567 ok",
      ["FAKEfakeFAKE01234567"]),
     ("gitlab", "git remote set-url origin https://oauth2:glpat-FAKE0000fake1111FAKE@gitlab.example.com/acme/dbt.git",
      ["FAKE0000fake1111FAKE"]),

@@ -1,10 +1,13 @@
 """Tests of the fake Orchestra API itself: every rule the integration tests rely on."""
 
+import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +15,10 @@ import pytest
 import requests
 from conftest import NON_ENTERPRISE_KEY
 
+import api_contract
 import fake_orchestra as fo
+import secret_corpus as corpus
+import triage_cases
 from fake_orchestra import FakeOrchestra
 
 AUTH = {"Authorization": "Bearer test-key"}
@@ -1328,14 +1334,6 @@ def test_an_old_failure_is_listed_per_run_only_where_the_mode_keeps_it(fakes, mo
 
 # -- triage cases (issue #15) ------------------------------------------------------------------------------
 
-import hashlib  # noqa: E402 - used by the triage-case tests only
-import re  # noqa: E402
-import tracemalloc  # noqa: E402
-
-import api_contract  # noqa: E402
-import secret_corpus as corpus  # noqa: E402
-import triage_cases  # noqa: E402
-
 
 def per_run(fake, run_id, **params):
     """Every task run of a run (superseded ones too where the mode lists them), in listing order."""
@@ -1434,13 +1432,13 @@ def test_line_labels_say_success_progress_error_or_other_for_every_line_of_the_q
     assert len(labels) == len(lines) and set(labels) == set(fo.LINE_LABELS)
     assert labels == fo.label_lines(lines)   # the labels given at generation are the rule's
     assert [(label, line) for label, line in fake.labelled_lines(
-        fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME)] == list(zip(labels, lines))
-    by_text = dict(zip(lines, labels))
+        fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME)] == list(zip(labels, lines, strict=True))
+    by_text = dict(zip(lines, labels, strict=True))
     assert by_text[next(line for line in lines if "090073" in line)] == "error"
     assert {by_text[line] for line in lines if "Retrying in 5s" in line or "still waiting" in line} == {"progress"}
     assert {by_text[line] for line in lines if "[SUCCESS 5,000 rows" in line} == {"success"}
     assert labels[-3:] == ["error", "error", "error"]
-    noise = sum(len(line) for line, label in zip(lines, labels) if label in ("success", "progress"))
+    noise = sum(len(line) for line, label in zip(lines, labels, strict=True) if label in ("success", "progress"))
     assert noise / sum(len(line) for line in lines) > 0.95
     assert fo.line_labels(fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME) == labels
 
