@@ -6,8 +6,10 @@ failed run in one call, read task logs and artifacts, and start a pipeline, thro
 public REST API (https://app.getorchestra.io/api/engine/public).
 
 What it never does:
-- change anything in Orchestra except starting a pipeline (trigger_pipeline). That request is
-  never resent once it may have reached the server, and ORCHESTRA_READ_ONLY=1 removes it;
+- change anything in Orchestra except starting a pipeline (trigger_pipeline) and cancelling a
+  run (cancel_pipeline_run). Neither request is resent once it may have reached the server, and
+  ORCHESTRA_READ_ONLY=1 removes both;
+- return a secret found in a log, message or parameter: it is masked (***) first;
 - put the API key in any output, log line, error text or command line;
 - write anything to stdout but MCP messages (stray prints go to stderr);
 - talk to any host but ORCHESTRA_API_BASE_URL, or follow a redirect away from it.
@@ -28,11 +30,17 @@ AUDIT MAP: guarantee -> the Part I functions that enforce it -> the tests that p
   _build_sessions -> test_unit_http.py::
   test_a_base_url_that_is_not_https_or_carries_credentials_or_a_query_is_refused,
   test_reliability.py::test_a_redirect_to_another_host_is_never_followed_and_the_key_never_travels.
+- Secrets in pipeline text are masked before any cap, in results, errors and logs:
+  mask_secrets, mask_line, clean_text, bounded_result, _build_logger -> test_masking.py::
+  test_clean_text_masks_before_it_caps, test_masking.py::
+  test_the_result_belt_masks_json_text_before_it_cuts.
 - The key appears in no output: redact, bounded_result, _build_logger, read_config ->
   test_security.py::test_the_canary_key_appears_nowhere_across_every_tool_failure_and_fault,
   test_unit_http.py::test_a_key_pasted_with_spaces_or_line_breaks_is_refused_at_start.
-- Writes are few, gated and never sent twice: require_writes, start_run, _claim,
-  _refuse_if_running, _build_sessions -> test_security.py::
+- Writes are two, gated and never sent twice: require_writes, start_run, cancel_run, _claim,
+  _refuse_if_running, _build_sessions -> test_architecture.py::
+  test_there_are_exactly_two_writes_each_in_part_one_behind_require_writes, test_cancel.py::
+  test_a_cancel_that_may_have_arrived_is_never_resent, test_security.py::
   test_a_start_under_a_fault_reaches_the_api_exactly_once, test_unit_tools.py::
   test_the_same_intent_spelt_two_ways_starts_one_run, test_integration_tools.py::
   test_a_fresh_process_refuses_to_start_a_pipeline_whose_run_is_still_going,
@@ -1006,7 +1014,10 @@ class OrchestraClient:
             reason, http["never_sent"])
         if method == "POST" and not nothing_sent:
             return ApiError("the run may or may not have started (the connection failed after the "
-                            "request was sent); check list_pipeline_runs before trying again.")
+                            "request was sent); check list_pipeline_runs before trying again."
+                            if "start" in label else f"{label} may or may not have reached "
+                            "Orchestra (the connection failed after the request was sent); read "
+                            "the run's status before trying again.")
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return Unreachable(f"could not connect to Orchestra at {host} within "
                                f"{CONNECT_TIMEOUT_S:g} s; check the network, a proxy (HTTPS_PROXY) "
@@ -1050,12 +1061,16 @@ class OrchestraClient:
                             status)
         if status == 429:
             wait = _retry_after_text(response.headers.get("Retry-After", ""))
-            started = " nothing was started;" if method == "POST" else ""
+            started = (" nothing was started;" if "start" in label else " nothing was done;") \
+                if method == "POST" else ""
             return RateLimited(f"rate limited by Orchestra;{started} retry after {wait}.", status)
-        if status >= 500 and method == "POST":
+        if status >= 500 and method == "POST" and "start" in label:
             return ApiError(f"Orchestra answered HTTP {status} to the start request: the run may "
                             "or may not have started; check list_pipeline_runs before trying "
                             "again.", status)
+        if status >= 500 and method == "POST":
+            return ApiError(f"Orchestra answered HTTP {status} to {label}: it may or may not have "
+                            "happened; read the run's status before trying again.", status)
         if status >= 500:
             return ApiError(f"Orchestra had a server error (HTTP {status}) on {method} {label}, "
                             "even after retries; try again in a minute." + said, status)
@@ -1175,6 +1190,7 @@ def get_pipeline_run(run_id):
 class Outcome(enum.Enum):
     """What a write did. The duplicate guard remembers STARTED and UNCERTAIN for 10 minutes."""
     STARTED = "started"       # Orchestra answered 2xx: it happened (its run id may be unknown)
+    ACCEPTED = "accepted"     # a cancel Orchestra answered 2xx (204): it is under way
     REFUSED = "refused"       # Orchestra answered 3xx, 4xx or 429: nothing happened
     NOT_SENT = "not sent"     # refused here, or the connection never opened
     UNCERTAIN = "uncertain"   # no answer, or a 5xx, after the request may have arrived
@@ -1326,7 +1342,7 @@ def _claim(key, allow_duplicate):
 def _record(key, outcome, run_id):
     """Keep a write that happened or may have happened for 10 minutes; forget one that did not."""
     with _guard_lock:
-        if outcome in (Outcome.STARTED, Outcome.UNCERTAIN):
+        if outcome in (Outcome.STARTED, Outcome.ACCEPTED, Outcome.UNCERTAIN):
             client().starts[key] = (time.monotonic(), outcome, run_id)
         else:
             client().starts.pop(key, None)   # refused or never sent: a corrected one may go at once
@@ -1361,6 +1377,62 @@ def _status_or_unknown(run_id):
         return get_pipeline_run(run_id).get("runStatus") or "status unknown"
     except OrchestraError:
         return "status unknown"
+
+
+_CANCEL_DONE = ("SUCCEEDED", "WARNING", "FAILED", "SKIPPED", "CANCELLED")
+
+
+def cancel_run(run_id, force=False, reason=None):
+    """Cancel run `run_id` (a full UUID, never a prefix) at most once: the second write.
+
+    Returns {"outcome", "pipelineId", "statusBefore"}; raises on a refusal or a failure.
+    SECURITY: read-only mode refuses it; the run's status is read first and a cancel that
+    cannot apply is refused with no request sent (a finished run; force=true unless the run is
+    already CANCELLING; a plain cancel of a run already CANCELLING); the request is never resent
+    once it may have reached Orchestra, and the same cancel is not sent twice within 10
+    minutes. `reason` goes to the audit line only, never to Orchestra.
+    """
+    require_writes("cancel_pipeline_run")
+    run_id = check_uuid(run_id, "pipeline_run_id", hint="a cancel takes the full run UUID, never "
+                        "a prefix: find it with list_pipeline_runs")
+    run = get_pipeline_run(run_id)
+    status, pipeline_id = run.get("runStatus"), str(run.get("pipelineId") or "-")
+    if status in _CANCEL_DONE:
+        raise PolicyRefusal(f"run {run_id} is {status}: there is nothing to cancel; no request "
+                            "was sent.")
+    if force and status != "CANCELLING":
+        raise PolicyRefusal(f"run {run_id} is {status}, not CANCELLING: cancel it without force "
+                            "first (Orchestra refuses an early force); no request was sent.")
+    if not force and status == "CANCELLING":
+        raise PolicyRefusal(f"run {run_id} is already CANCELLING; force=true stops it without "
+                            "waiting for its external jobs, only if the user asks for that. No "
+                            "request was sent.")
+    key = json.dumps(["cancel", run_id, bool(force)])
+    with _guard_lock:
+        earlier = client().starts.get(key)
+        if earlier and (earlier[1] is None or time.monotonic() - earlier[0] <
+                        DUPLICATE_START_WINDOW_S):
+            raise PolicyRefusal(f"this cancel of run {run_id} was already sent from here; watch "
+                                "it with get_pipeline_run_status instead of sending it again.")
+        client().starts[key] = (time.monotonic(), None, None)
+    outcome = Outcome.UNCERTAIN   # from here on the request may reach Orchestra
+    try:
+        send_request("POST", f"/pipeline_runs/{segment(run_id)}/cancel",
+                     json_body={"force": True} if force else None, label="the run cancel",
+                     not_found=f"pipeline run {run_id}").close()
+        outcome = Outcome.ACCEPTED
+    except (DeadlineError, ApiError, RateLimited, Unreachable, CallCancelled) as exc:
+        status_code = getattr(exc, "status", None)
+        if not getattr(exc, "sent", True) or isinstance(exc, Unreachable) or (
+                status_code is not None and status_code < 500):
+            outcome = Outcome.REFUSED if status_code is not None else Outcome.NOT_SENT
+        raise
+    finally:
+        _record(key, outcome, run_id)
+        log.warning("audit: cancel_pipeline_run pipeline=%s run=%s force=%s outcome=%s reason=%s",
+                    pipeline_id, run_id, bool(force), outcome.value,
+                    clean_text(reason or "-", 200).replace("\n", " "))
+    return {"outcome": outcome, "pipelineId": pipeline_id, "statusBefore": status}
 
 
 # ---- I.7 The one local file write: save=true downloads
@@ -1998,14 +2070,17 @@ INSTRUCTIONS = (
 )
 
 
-def tool(title, schema, required=(), read_only=True, listed=0):
+def tool(title, schema, required=(), read_only=True, listed=0, destructive=False,
+         idempotent=None):
     """Register a tool: its docstring is the description the agent reads. `listed` is its
     place in tools/list, which keeps the order clients have seen while the file is grouped by
-    purpose."""
+    purpose. destructive/idempotent are the MCP annotations (idempotent: read-only by default)."""
     def register(function):
         TOOLS[function.__name__] = {
             "function": function, "title": title, "description": _dedent(function.__doc__),
             "schema": schema, "required": list(required), "read_only": read_only, "listed": listed,
+            "destructive": destructive,
+            "idempotent": read_only if idempotent is None else idempotent,
         }
         return function
     return register
@@ -2031,8 +2106,8 @@ def tool_list(read_only):
             "name": name, "title": spec["title"], "description": spec["description"],
             "inputSchema": schema,
             "annotations": {"title": spec["title"], "readOnlyHint": spec["read_only"],
-                            "destructiveHint": False, "idempotentHint": spec["read_only"],
-                            "openWorldHint": True},
+                            "destructiveHint": spec["destructive"],
+                            "idempotentHint": spec["idempotent"], "openWorldHint": True},
         })
     return entries
 
@@ -2558,9 +2633,16 @@ def task_attempts(tasks):
         superseded |= {r.get("id") for r in rows if r is not newest}
         attempts = max(len(rows), newest.get("numberOfAttempts") or 0)
         if newest.get("status") in ("SUCCEEDED", "WARNING") and attempts > 1:
+            failed = [r for r in rows if r is not newest and r.get("status") == "FAILED"]
+            first = max(failed, key=lambda r: str(r.get("createdAt")), default={})
             retried.append(compact({"taskRunId": newest.get("id"),
                                     "taskId": clean_text(newest.get("taskId"), 120),
                                     "status": newest.get("status"), "attempts": attempts,
+                                    "failedAttempt": compact({
+                                        "taskRunId": first.get("id"),
+                                        "message": clean_text(first.get("message"), 200),
+                                        "externalMessage": clean_text(
+                                            first.get("externalMessage"), 400)}),
                                     "parameters": mask_parameters(newest.get("runParameters"), 200)
                                     if newest.get("matrixParentId") else None}))
     current = [t for t in tasks if t.get("id") not in superseded]
@@ -2964,7 +3046,7 @@ def pipeline_row(pipeline):
 def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids=None,
                      retry_from_failed=None, continue_downstream=None, run_inputs=None,
                      environment=None, allow_duplicate=False):
-    """Start a pipeline run (the only write this server can make). Only with the user's go-ahead.
+    """Start a pipeline run (a write, like cancel_pipeline_run). Only with the user's go-ahead.
 
     Returns the new pipelineRunId; follow up with get_pipeline_run_status(wait_seconds=...). The
     request is never resent automatically. Refused, with the earlier run's id, when the same start
@@ -2990,6 +3072,34 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
             "pipelineAlias": alias, "pipelineRunId": run_id,
             "message": clean_text(answer.get("message"), 300), "cause": clean_text(cause, 500),
             "hint": hint}
+
+
+@tool("Cancel a pipeline run", {
+    "pipeline_run_id": {"type": "string", "maxLength": 36, "description": "The run's full UUID "
+                        "(a prefix is refused)."},
+    "force": {"type": "boolean", "description": "Only if the user asked, and only for a run "
+              "already CANCELLING: stops it without waiting (external jobs may keep running)."},
+    "reason": {"type": "string", "maxLength": 500,
+               "description": "Why: logged in the audit line; never sent to Orchestra."},
+}, required=["pipeline_run_id"], read_only=False, destructive=True, idempotent=True, listed=15)
+def cancel_pipeline_run(pipeline_run_id, force=False, reason=None):
+    """Cancel a running pipeline run (a write). Only with the user's go-ahead.
+
+    Reads the run first and refuses, sending nothing, when it has already finished or is
+    already CANCELLING. Returns its status after the cancel; follow it with
+    get_pipeline_run_status(wait_seconds=...). Never resent automatically.
+    """
+    done = cancel_run(pipeline_run_id, force, reason)
+    run_id = pipeline_run_id.strip().lower()
+    try:
+        now = get_pipeline_run(run_id).get("runStatus")
+    except OrchestraError as exc:
+        now = f"unknown ({failure_text(exc)})"
+    return {"cancelled": True, "outcome": done["outcome"].value, "pipelineRunId": run_id,
+            "pipelineId": done["pipelineId"], "statusBefore": done["statusBefore"],
+            "statusNow": now, "force": bool(force), "reason": clean_text(reason, 500),
+            "hint": f"watch it with get_pipeline_run_status(pipeline_run_id='{run_id}', "
+                    "wait_seconds=30): it ends CANCELLED"}
 
 
 # ---- III.5 Logs and artifacts
@@ -4003,7 +4113,9 @@ def diagnose_child(child, max_bytes):
 
 
 def cause_summary(task, scan, no_log):
-    """The fields every root cause shows: what it is, its own error text, its log evidence."""
+    """The fields every root cause shows: what it is, its own error text, its log evidence, and
+    what fixed patterns captured from the log (database codes, the exception's class)."""
+    kinds = (scan or {}).get("kinds", {})
     return compact({
         "taskRunId": task.get("id"), "taskId": clean_text(task.get("taskId"), 120),
         "taskName": clean_text(task.get("taskName"), 120),
@@ -4013,7 +4125,9 @@ def cause_summary(task, scan, no_log):
                       "externalMessage": clean_text(task.get("externalMessage"), 600)},
         "evidence": scan["evidence"] if scan else None,
         "logScan": scan["logScan"] if scan else None, "noLog": no_log,
-        "platformLink": clean_text(task.get("platformLink"), 300) if no_log else None})
+        "platformLink": clean_text(task.get("platformLink"), 300) if no_log else None,
+        "codes": kinds.get("db_codes", [])[:3],
+        "exception": clean_text(kinds.get("python_exception"), 80)})
 
 
 def _own_text(task):
@@ -4097,7 +4211,7 @@ def kind_phrase(cause):
     codes = cause.get("codes") or []
     if kind == "quota":
         return f"hit a quota or rate limit{at}" + (f" (error {codes[0]})" if codes else "")
-    if kind == "database":
+    if kind == "database" and codes:
         return f"got database error {codes[0]}{at}"
     if kind == "exception":
         return f"raised {cause.get('exception')}{at}"
@@ -4186,8 +4300,8 @@ def next_steps(outcome, run, causes, history, extra):
             steps.append(f"Task {task} hit a quota or rate limit ({where}): raise the limit or "
                          "wait for it to reset before re-running.")
         elif kind == "database":
-            steps.append(f"Look up database error {cause['codes'][0]} for the statement of task "
-                         f"{task} ({where}).")
+            steps.append(f"Look up database error {(cause.get('codes') or ['(see evidence)'])[0]} "
+                         f"for the statement of task {task} ({where}).")
         elif kind == "remote_error":
             steps.append(f"The remote service answered HTTP {cause['errorText']['externalStatus']}"
                          f" to task {task}: check that service's health before re-running.")
@@ -4273,8 +4387,6 @@ def describe_cause(task, tries, found, unavailable):
         "kind": cause_kind(task, scan, dbt), "connectionId": clean_text(task.get("connectionId"),
                                                                         120),
         "failingNodes": group_nodes(dict(dbt, log=(log_nodes, len(log_nodes)))),
-        "codes": kinds.get("db_codes", [])[:3],
-        "exception": clean_text(kinds.get("python_exception"), 80),
         "attempts": [compact({"taskRunId": t.get("id"), "attemptNumber": t.get("attemptNumber"),
                               "status": t.get("status")}) for t in tries][-4:]
         if len(tries) > 1 else None,
@@ -4321,6 +4433,11 @@ def diagnose_pipeline_run(pipeline_run_id):
     history, previous = fetched["history"][0] or (
         {"unavailable": failure_text(fetched["history"][1])}, [])
     attempts = task_attempts(tasks)
+    if run.get("runStatus") == "SUCCEEDED" and any(
+            "failedAttempt" not in r for r in attempts["retried"]):   # its failed try was hidden
+        known = {r.get("id") for r in tasks}
+        tasks += [r for r in task_runs_in_window(run, True) if r.get("id") not in known]
+        attempts = task_attempts(tasks)
     current = attempts["current"]
     outcome = run_outcome(run, current, attempts["retried"])
     failing = outcome in ("failed", "warning", "running_with_failures")

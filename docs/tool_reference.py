@@ -49,6 +49,10 @@ REFERENCE = {
         "started", "outcome", "pipelineId", "pipelineAlias", "pipelineRunId", "message", "cause",
         "hint",
     ], "never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old"),
+    "cancel_pipeline_run": ([
+        "cancelled", "outcome", "pipelineRunId", "pipelineId", "statusBefore", "statusNow",
+        "force", "reason", "hint",
+    ], "full UUID only; refused unsent when finished or already CANCELLING; never resent"),
     "diagnose_pipeline_run": ([
         "outcome", "verdict", "run", "taskCounts",
         "rootCauses[taskRunId, taskId, taskName, integration, status, kind, errorText{message, "

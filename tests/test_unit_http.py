@@ -830,6 +830,7 @@ NO_KEY_ARGUMENTS = {
     "get_task_run_logs": {"pipeline_run_id": RUN, "task_run_id": TASK},
     "list_pipelines": {},
     "trigger_pipeline": {"pipeline_id": "nightly_elt"},
+    "cancel_pipeline_run": {"pipeline_run_id": RUN},
 }
 
 
