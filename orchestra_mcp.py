@@ -304,6 +304,10 @@ def read_config(environ=None):
         "download_dir": _env_value(environ, "ORCHESTRA_MCP_DOWNLOAD_DIR", notes)
         or os.path.join(cache_home, "orchestra-mcp", "downloads"),
         "demo": False, "notes": notes,
+        # read once here, for _build_sessions (requests itself never reads the environment)
+        "ca_bundle": environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or None,
+        "proxy_env": {name: environ.get(name, environ.get(name.upper(), "")).strip()
+                      for name in ("https_proxy", "http_proxy", "all_proxy", "no_proxy")},
     }
     if config["log_level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         notes.append(f"ORCHESTRA_MCP_LOG_LEVEL={config['log_level'][:20]!r} is unknown; using "
@@ -411,9 +415,10 @@ _AUTH_SCHEME = r"(?:(?i:bearer|basic|token|digest|negotiate)[ \t]+)?"   # kept: 
 _BARE_VALUE = (r"""(?:[^\s"'`&;,)\]}\\]|[&,)\]}](?![\s"',;&)\]}\\]|$|[\w.-]+=)|\\\\|"""
                r"""\\(?![nrt"]))+""")
 _SECRET_RE = re.compile("|".join([
-    # a PEM private key block: its body, to END or to the end of the text when END was cut off
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?P<pem>(?s:.*?)"
-    r"(?=-----END [A-Z0-9 ]*PRIVATE KEY)|(?s:.*))",
+    # a PEM private key block: its body, to END, or when END was cut off to the end of the text
+    # or of the JSON string it is in (a body has no quotes; escapes are taken in whole pairs)
+    r"""-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?P<pem>(?:[^"\\]|\\(?s:.))*?"""
+    r"""(?=-----END [A-Z0-9 ]*PRIVATE KEY)|(?:[^"\\]|\\(?s:.))*)""",
     # a Cookie header: a `;` list of secrets, to the end of the line
     _WORD_START + r"""(?i:cookie)(?:\\*["'])?[ \t]*:[ \t]*(?!\\*["'])(?P<ck>(?:[^\s"'\\]|"""
     r"""\\(?![nrt"]))(?:[^\r\n"'\\]|\\(?![nrt"]))*)""",
@@ -638,14 +643,35 @@ MAX_RESULT_CHARS = 40_000   # one tool result (Claude Code warns above ~10k toke
 def bounded_result(text):
     """SECURITY: a tool result's text never carries the key and never exceeds MAX_RESULT_CHARS
     (the last guard behind each tool's own caps), and every secret in it is masked again (the
-    second belt behind clean_text), before any cut."""
-    text = mask_secrets(redact(text))
+    second belt behind clean_text), before any cut. A result stays valid JSON: should masking
+    the text break it, each string is masked on its own (a key and its value as a pair)."""
+    text = redact(text)
+    masked = mask_secrets(text)
+    if masked is not text:
+        try:
+            json.loads(masked)
+            text = masked
+        except ValueError:
+            text = dump(_mask_strings(json.loads(text))) if text[:1] in "{[" else masked
     if len(text) > MAX_RESULT_CHARS:
-        text = dump({"truncated": True, "resultChars": len(text),
-                     "partial": text[: MAX_RESULT_CHARS - 400],
+        keep = MAX_RESULT_CHARS - 400
+        while len(dump(text[:keep])) > MAX_RESULT_CHARS - 400:   # escaping makes it longer
+            keep = keep * (MAX_RESULT_CHARS - 400) // len(dump(text[:keep])) - 1
+        text = dump({"truncated": True, "resultChars": len(text), "partial": text[:keep],
                      "hint": "the result was too large and is cut: narrow the call (fewer rows, a "
                              "smaller window)"})
     return text
+
+
+def _mask_strings(value):
+    """Every string of a decoded result masked; a value whose key names a secret as a pair."""
+    if isinstance(value, list):
+        return [_mask_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {mask_secrets(key): "***" if isinstance(item, str) and item and mask_secrets(
+            dump({key: "0000"})) != dump({key: "0000"}) else _mask_strings(item)
+            for key, item in value.items()}   # (a key that names a secret masks any value)
+    return mask_secrets(value) if isinstance(value, str) else value
 
 
 def protect_stdout():
@@ -844,6 +870,10 @@ def _build_sessions(config):
 
     def session(policy):
         http = requests.Session()
+        # Resolved once, not on every request (that costs ~0.5 ms a call): no .netrc, proxies
+        # and CA bundle as the environment said when the client was built.
+        http.trust_env, http.proxies = False, _proxy_for(config)
+        http.verify = config.get("ca_bundle") or True
         if config.get("api_key"):
             http.auth = BearerAuth(config["api_key"])
         http.headers.update({"Accept": "application/json",
@@ -859,6 +889,21 @@ def _build_sessions(config):
     return {"module": requests, "reads": session(reads), "writes": session(writes),
             "never_sent": (NewConnectionError, NameResolutionError),
             "read_timeout": ReadTimeoutError}
+
+
+def _proxy_for(config):
+    """The proxy for the base URL, from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (lower case first, as
+    requests reads them), unless NO_PROXY names its host (`*`, the host, or a domain suffix)."""
+    env = config.get("proxy_env") or {}
+    scheme, rest = config["base_url"].split("://", 1)
+    host = rest.split("/", 1)[0].lower()
+    bare = host.rsplit(":", 1)[0].strip("[]") if not host.endswith("]") else host.strip("[]")
+    for entry in (e.strip().lower() for e in env.get("no_proxy", "").split(",") if e.strip()):
+        if entry == "*" or host == entry or bare == entry.lstrip(".") or \
+                bare.endswith("." + entry.lstrip(".")):
+            return {}
+    proxy = env.get(f"{scheme}_proxy") or env.get("all_proxy")
+    return {scheme: proxy} if proxy else {}
 
 
 def _jitter():
@@ -926,6 +971,9 @@ class OrchestraClient:
             log.debug("%s %s failed after %.0f ms: %s", method, label,
                       (time.monotonic() - started) * 1000, type(exc).__name__)
             raise self._transport_error(exc, method, label) from None
+        except OSError:   # requests checks the CA bundle's path before it connects: not sent
+            raise Unreachable("the CA bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE cannot "
+                              "be read; fix the path or unset it.") from None
         retries = len(getattr(getattr(response.raw, "retries", None), "history", ()) or ())
         log.debug("%s %s %s status=%s ms=%.0f retries=%d", method, path,
                   "&".join(f"{k}={v}" for k, v in (params or {}).items()), response.status_code,
@@ -1064,13 +1112,11 @@ class OrchestraClient:
             started = (" nothing was started;" if "start" in label else " nothing was done;") \
                 if method == "POST" else ""
             return RateLimited(f"rate limited by Orchestra;{started} retry after {wait}.", status)
-        if status >= 500 and method == "POST" and "start" in label:
-            return ApiError(f"Orchestra answered HTTP {status} to the start request: the run may "
-                            "or may not have started; check list_pipeline_runs before trying "
-                            "again.", status)
         if status >= 500 and method == "POST":
-            return ApiError(f"Orchestra answered HTTP {status} to {label}: it may or may not have "
-                            "happened; read the run's status before trying again.", status)
+            return ApiError(f"Orchestra answered HTTP {status} to {label}: " + (
+                "the run may or may not have started; check list_pipeline_runs" if "start" in
+                label else "it may or may not have happened; read the run's status") +
+                " before trying again.", status)
         if status >= 500:
             return ApiError(f"Orchestra had a server error (HTTP {status}) on {method} {label}, "
                             "even after retries; try again in a minute." + said, status)
@@ -1397,16 +1443,14 @@ def cancel_run(run_id, force=False, reason=None):
                         "a prefix: find it with list_pipeline_runs")
     run = get_pipeline_run(run_id)
     status, pipeline_id = run.get("runStatus"), str(run.get("pipelineId") or "-")
-    if status in _CANCEL_DONE:
-        raise PolicyRefusal(f"run {run_id} is {status}: there is nothing to cancel; no request "
-                            "was sent.")
-    if force and status != "CANCELLING":
-        raise PolicyRefusal(f"run {run_id} is {status}, not CANCELLING: cancel it without force "
-                            "first (Orchestra refuses an early force); no request was sent.")
-    if not force and status == "CANCELLING":
-        raise PolicyRefusal(f"run {run_id} is already CANCELLING; force=true stops it without "
-                            "waiting for its external jobs, only if the user asks for that. No "
-                            "request was sent.")
+    why = ("there is nothing to cancel" if status in _CANCEL_DONE else "cancel it without force "
+           "first (Orchestra refuses an early force)" if force and status != "CANCELLING" else
+           "force=true stops it without waiting for its external jobs, only if the user asks "
+           "for that" if not force and status == "CANCELLING" else None)
+    if why:
+        raise PolicyRefusal(f"run {run_id} is {'already ' * (status == 'CANCELLING')}{status}"
+                            f"{', not CANCELLING' * (force and status != 'CANCELLING')}: {why}; "
+                            "no request was sent.")
     key = json.dumps(["cancel", run_id, bool(force)])
     with _guard_lock:
         earlier = client().starts.get(key)
@@ -2213,9 +2257,21 @@ def call_tool(name, arguments):
 
 
 def ok_result(payload):
-    """One JSON text block, redacted and capped by Part I's bounded_result."""
-    return {"content": [{"type": "text", "text": bounded_result(dump(compact(payload)))}],
+    """One JSON text block, redacted, masked and capped by Part I's bounded_result. Rows are
+    built compact (flat()), so only the payload's own dicts are compacted here, never the rows
+    of its lists: the output path walks no row a second time."""
+    return {"content": [{"type": "text", "text": bounded_result(dump(_compact_dicts(payload)))}],
             "isError": False}
+
+
+def _compact_dicts(value):
+    """compact() for a payload whose lists hold rows built compact already: dicts only."""
+    out = {}
+    for key, item in value.items():
+        item = _compact_dicts(item) if type(item) is dict else item
+        if not (item is None or item == "" or item == [] or item == {}):
+            out[key] = item
+    return out
 
 
 def error_result(message):
@@ -2242,6 +2298,11 @@ def compact(value):
 
 def _empty(value):
     return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+def flat(fields):
+    """A row without its empty fields (None, "", [], {}): rows are built compact once."""
+    return {k: v for k, v in fields.items() if not (v is None or v == "" or v == [] or v == {})}
 
 
 def fit_rows(payload, key, rows, hint):
@@ -2523,7 +2584,7 @@ def trigger_type(run):
 
 def run_row(run):
     """A compact pipeline run row."""
-    return compact({
+    return flat({
         "id": run.get("id"), "pipelineName": clean_text(run.get("pipelineName"), 120),
         "pipelineId": run.get("pipelineId"), "runStatus": run.get("runStatus"),
         "message": clean_text(run.get("message"), 300), "createdAt": run.get("createdAt"),
@@ -2536,7 +2597,7 @@ def run_row(run):
 
 def task_row(task, message_chars=500):
     """A compact task run row; message texts are untrusted pipeline output, cleaned, capped."""
-    return compact({
+    return flat({
         "id": task.get("id"), "taskName": clean_text(task.get("taskName"), 120),
         "taskId": clean_text(task.get("taskId"), 120), "integration": task.get("integration"),
         "integrationJob": task.get("integrationJob"), "status": task.get("status"),
@@ -3292,7 +3353,7 @@ def get_task_run_logs(pipeline_run_id, task_run_id, filename=None, tail_bytes=LO
     payload = {**info, "note": info.get("note")
                or (f"tail_bytes clamped to {tail}" if tail_bytes > tail else None)}
     lines = mask_secrets("\n".join(lines)).split("\n")   # a PEM key's lines, as one text
-    return _fit_tail(payload, [clean_text(line, 2000) for line in lines])
+    return _fit_tail(payload, [clean_text(line, 2000) for line in lines if line])
 
 
 def _fit_tail(payload, lines):

@@ -16,7 +16,10 @@ PARTS = ("PART I.", "PART II.", "PART III.", "APPENDIX.")
 # Outside Part I, only these may touch what Part I guards: the sample server and the self-test
 # (with the line client it drives) talk to a loopback server of their own, with a sample key.
 EXEMPT = ("start_sample_server", "selftest", "LineClient")
-PART_ONE_MAX_CODE_LINES = 1000
+# Issue 13 set 1,000. Later controls stay in Part I even when they push it over (issue 13 says so,
+# and each issue's note reports the count): the secret masker (issue 15, ~100 lines), the second
+# write, cancel_run (issue 16, ~40), proxies and CA bundle resolved once (issue 15, ~15).
+PART_ONE_MAX_CODE_LINES = 1000 + 160
 
 
 def banners(source):

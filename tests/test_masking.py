@@ -231,3 +231,21 @@ def test_the_result_belt_masks_json_text_before_it_cuts():
     assert len(out) <= m.MAX_RESULT_CHARS
     for _, _, secrets in POSITIVE:
         assert not any(leaks(secret, out) for secret in secrets)
+
+
+def test_a_key_cut_off_in_one_string_masks_only_that_string_and_the_result_stays_json():
+    import orchestra_mcp as m
+    pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"
+    text = m.bounded_result(m.dump({"lines": ["a", pem, "after the key", {"k": "v"}], "n": 1}))
+    value = json.loads(text)
+    assert value["lines"][2:] == ["after the key", {"k": "v"}] and value["n"] == 1
+    assert "b3BlbnNzaC1rZXkt" not in text
+
+
+def test_if_masking_the_text_broke_the_json_each_string_is_masked_on_its_own(monkeypatch):
+    import orchestra_mcp as m
+    real = m.mask_secrets
+    monkeypatch.setattr(m, "mask_secrets", lambda t: real(t).replace('"n"', '"n', 1))
+    value = json.loads(m.bounded_result(m.dump({"password": "hunter2xx", "note": "Bearer abc123def456",
+                                                "n": 1})))
+    assert value == {"password": "***", "note": "Bearer ***", "n": 1}
