@@ -399,6 +399,21 @@ def clean_text(value, cap):
     return text
 
 
+class LazyRe:
+    """A regex compiled at its first use: importing the module (and so answering initialize)
+    never waits for the ~50 patterns below. After the first use its methods are plain
+    attributes, as fast as the compiled pattern's own."""
+
+    def __init__(self, pattern, flags=0):
+        self.pattern, self.flags = pattern, flags
+
+    def __getattr__(self, name):   # only while a method is missing: compile, then bind them
+        compiled = re.compile(self.pattern, self.flags)
+        for method in ("search", "match", "fullmatch", "finditer", "findall", "sub"):
+            setattr(self, method, getattr(compiled, method))
+        return getattr(compiled, name)
+
+
 # Secrets in untrusted text. Every pattern keeps a fixed marker (the key name, `Bearer `, `ghp_`)
 # and replaces the whole secret with ***, so nothing of it survives and no later cap can leak a
 # prefix. Key names match as a whole or as the last `_`/`.`/`-`/camelCase part (db_password,
@@ -414,7 +429,7 @@ _AUTH_SCHEME = r"(?:(?i:bearer|basic|token|digest|negotiate)[ \t]+)?"   # kept: 
 # An unquoted value ends at whitespace, quotes, `;`, a JSON escape, or & , ) ] } closing it.
 _BARE_VALUE = (r"""(?:[^\s"'`&;,)\]}\\]|[&,)\]}](?![\s"',;&)\]}\\]|$|[\w.-]+=)|\\\\|"""
                r"""\\(?![nrt"]))+""")
-_SECRET_RE = re.compile("|".join([
+_SECRET_RE = LazyRe("|".join([
     # a PEM private key block: its body, to END, or when END was cut off to the end of the text
     # or of the JSON string it is in (a body has no quotes; escapes are taken in whole pairs)
     r"""-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?P<pem>(?:[^"\\]|\\(?s:.))*?"""
@@ -445,7 +460,7 @@ _SECRET_RE = re.compile("|".join([
 # starts with it runs over the lower-cased text, and _SECRET_RE is tried only at its hits, moved
 # back by the offsets where a match may start (api_key starts 4 before `key`). Same result.
 _KV_SEP = r"""(?:\\*["'])?[ \t]*[:=]"""
-_SECRET_TRIGGERS = {t: tuple((re.compile(finder, re.ASCII), offsets) for finder, offsets in v)
+_SECRET_TRIGGERS = {t: tuple((LazyRe(finder, re.ASCII), offsets) for finder, offsets in v)
                     for t, v in {
     "passw": ((r"passw(?:or)?d" + _KV_SEP, (0,)),), "pwd": (("pwd" + _KV_SEP, (0,)),),
     "passphrase": (("passphrase" + _KV_SEP, (0,)),), "token": (("token" + _KV_SEP, (0, 7, 8)),),
@@ -3499,63 +3514,63 @@ _SCAN_MAX_GROUPS, _SCAN_MAX_RECENT, _SCAN_LOOKBACK = 64, 32, 64
 # Prefilter over the lower-cased chunk: each pattern starts with a literal, which CPython finds
 # at ~2 GB/s (one alternation of the same words runs at ~5 MB/s). Only the lines these hit, and
 # not inside a name or number ("should_error", ".401234"), are decoded and classified.
-_SCAN_TRIGGERS = [re.compile(p) for p in (
+_SCAN_TRIGGERS = [LazyRe(p) for p in (
     rb"error", rb"ex(?:ce|it|hausted|pired)", rb"fail", rb"fatal", rb"critical", rb"traceback",
     rb"time(?:out|d out)", rb"denied", rb"unauthori", rb"forbidden", rb"credential", rb"password",
     rb"g(?:ave|iving) up", rb"retr", rb"ora-\d{5}", rb"sqlstate", rb"40[13]", rb"\([0-9a-z]{5}\)",
     rb"-----(?:begin|end) ")]
 _SCAN_GLUE = frozenset(b"_0123456789")   # a trigger glued to these is part of a name or number
-_SCAN_ANSI = re.compile(_ANSI_RE)
-_SCAN_CONTROL = re.compile("\r|" + _CONTROL_RE)
+_SCAN_ANSI = LazyRe(_ANSI_RE)
+_SCAN_CONTROL = LazyRe("\r|" + _CONTROL_RE)
 # Per-line patterns start with literals (no leading \b, no (?i)) so CPython can skip ahead; the
 # ones marked `low` run on the lower-cased line. Log prefixes (timestamps, [level], [thread],
 # level words) are cut before lines are compared.
-_SCAN_PREFIX = re.compile(r"(?:[\s|>-]*(?:\d[\d:.,/TZ+-]*|\[[^\]\n]{0,60}\]:?|(?:DEBUG|INFO|"
+_SCAN_PREFIX = LazyRe(r"(?:[\s|>-]*(?:\d[\d:.,/TZ+-]*|\[[^\]\n]{0,60}\]:?|(?:DEBUG|INFO|"
                           r"NOTICE|WARN(?:ING)?|ERROR|CRITICAL|FATAL|TRACE)\b:?))*\s*")
-_SCAN_NUM = re.compile(r"\d[\w.:/-]*|\b[0-9a-fA-F]{8,}\b")   # numbers, times, ids -> '#'
-_SCAN_SUCCESS = re.compile(r"OK (?:created|loaded|snapshotted|inserted|merged)\b| of \d+ "
+_SCAN_NUM = LazyRe(r"\d[\w.:/-]*|\b[0-9a-fA-F]{8,}\b")   # numbers, times, ids -> '#'
+_SCAN_SUCCESS = LazyRe(r"OK (?:created|loaded|snapshotted|inserted|merged)\b| of \d+ "
                            r"(?:OK|PASS)\b|\[(?:SUCCESS|OK|PASS)\b")
-_SCAN_SUMMARY = re.compile(r"Done\. (?=PASS=\d)|Completed with \d+ errors?\b")
-_SCAN_COUNTS = re.compile(r"([A-Z][A-Z-]{0,9})=(\d{1,9})\b")
-_SCAN_CHAIN = re.compile(r"During handling of the above exception|The above exception was the "
+_SCAN_SUMMARY = LazyRe(r"Done\. (?=PASS=\d)|Completed with \d+ errors?\b")
+_SCAN_COUNTS = LazyRe(r"([A-Z][A-Z-]{0,9})=(\d{1,9})\b")
+_SCAN_CHAIN = LazyRe(r"During handling of the above exception|The above exception was the "
                          r"direct cause")
-_SCAN_DBT = re.compile(r"(Database Error|Compilation Error|Runtime Error|Dependency Error|Parsing "
+_SCAN_DBT = LazyRe(r"(Database Error|Compilation Error|Runtime Error|Dependency Error|Parsing "
                        r"Error|Failure) in (\w{1,40}) ([\w.-]{1,200}) \([^)\n]{1,300}\)")
-_SCAN_CODES = re.compile(r"\((?<=\b(\d{6}) \()([0-9A-Z]{5})\)|(ORA-\d{5})\b|"
+_SCAN_CODES = LazyRe(r"\((?<=\b(\d{6}) \()([0-9A-Z]{5})\)|(ORA-\d{5})\b|"
                          r"SQLSTATE[ :=\[]*([0-9A-Z]{5})\b")
-_SCAN_STRONG = re.compile(_SCAN_CODES.pattern + r"|(?:ERROR|FATAL|PANIC): {2}\S|googleapi: Error "
+_SCAN_STRONG = LazyRe(_SCAN_CODES.pattern + r"|(?:ERROR|FATAL|PANIC): {2}\S|googleapi: Error "
                           r"\d{3}|google\.api_core\.exceptions\.\w+:")
-_SCAN_EXC = re.compile(r"((?:[A-Za-z_]\w{0,60}\.){0,8}[A-Z]\w{0,60}(?:Error|Exception|Exit|"
+_SCAN_EXC = LazyRe(r"((?:[A-Za-z_]\w{0,60}\.){0,8}[A-Z]\w{0,60}(?:Error|Exception|Exit|"
                        r"Interrupt))(?::\s|:?$)")
-_SCAN_WEAK = re.compile(r"(?:ERROR|FATAL|CRITICAL|FAIL(?:ED|URE)?|Error|error|Fatal|fatal|Failed|"
+_SCAN_WEAK = LazyRe(r"(?:ERROR|FATAL|CRITICAL|FAIL(?:ED|URE)?|Error|error|Fatal|fatal|Failed|"
                         r"failed|Failure|failure|Exception)\b(?<!\wERROR)(?<!\werror)(?<!\wfatal)"
                         r"(?<!\wfailed)(?<!\wfailure)(?!\s*[=:]\s*0\b)")
-_SCAN_TERMINAL = re.compile(   # low
+_SCAN_TERMINAL = LazyRe(   # low
     r"g(?:ave|iving) up\b|(?:retries|attempts) exhausted|exhausted (?:all )?(?:\d+ )?(?:retries|"
     r"attempts)|max(?:imum)? retries (?:exceeded|reached)|exit(?:ed)?(?: with)?(?: exit)? "
     r"(?:code|status)[ :=]*[1-9]|command failed|non-zero exit")
-_SCAN_RETRY = re.compile(r"retry(?:ing)?\b(?<!_retry)|retried\b|attempt \d+ ?(?:/|of) ?\d+")   # low
+_SCAN_RETRY = LazyRe(r"retry(?:ing)?\b(?<!_retry)|retried\b|attempt \d+ ?(?:/|of) ?\d+")   # low
 # Authentication only on real evidence: 401/403 beside HTTP/status words, or the usual phrases;
 # never a bare number ("loaded 401 rows") or authenticator=... A 403 about a quota is a quota.
-_SCAN_AUTH = re.compile(   # low
+_SCAN_AUTH = LazyRe(   # low
     r"http(?:/[\d.]+)?[ :=]*40[13]\b|status(?:[ _]code)?[ :=]*40[13]\b|40[13] (?:forbidden|"
     r"unauthorized|client error)\b|unauthori[sz]ed\b|authentication failed|invalid credentials|"
     r"incorrect username or password|token (?:has )?expired|expired token|permission denied|"
     r"access denied")
-_SCAN_TIMEOUT = re.compile(r"timed out|time ?out(?:error|exception)?\b(?<!_timeout)"   # low
+_SCAN_TIMEOUT = LazyRe(r"timed out|time ?out(?:error|exception)?\b(?<!_timeout)"   # low
                            r"(?!\s*[=:]\s*\d)|deadline[ _]exceeded|exceeded the maximum duration")
-_SCAN_QUOTA = re.compile(r"quota|rate[ _-]?limit|resource monitor")   # low
-_SCAN_PROGRESS = re.compile(   # low
+_SCAN_QUOTA = LazyRe(r"quota|rate[ _-]?limit|resource monitor")   # low
+_SCAN_PROGRESS = LazyRe(   # low
     r"(?:processed|processing|loaded|loading|fetched|fetching|synced|syncing|copied|copying|"
     r"inserted|uploaded|downloaded|exported|wrote|written|still (?:running|waiting)|waiting for|"
     r"batch \d+|page \d+|progress|running with dbt|found \d+ (?:models|sources)|concurrency:|%|"
     r" of \d+ start\b)")
 # Words every progress line has (a superset, twice as fast): candidates in a chunk whose last
 # lines hold none; each candidate is then checked with the exact pattern.
-_SCAN_PROGRESS_HINT = re.compile(rb"process|load(?:ed|ing)|fetch|sync|cop(?:ied|ying)|insert|"
+_SCAN_PROGRESS_HINT = LazyRe(rb"process|load(?:ed|ing)|fetch|sync|cop(?:ied|ying)|insert|"
                                  rb"export|wrote|written|still|waiting|batch|page|progress|"
                                  rb"running with|found|concurrency|%| start")
-_SCAN_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
+_SCAN_PEM_BEGIN = LazyRe(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY")
 
 
 def _scan_text(raw):

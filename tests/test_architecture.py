@@ -133,6 +133,12 @@ def late_imports(source):
     return found
 
 
+def import_time_compiles(source):
+    """re.compile calls run at import (module level): each costs start-up; LazyRe defers them."""
+    return [f"line {node.lineno}: re.compile at import" for node, owner in owners(ast.parse(source))
+            if owner == "<module>" and isinstance(node, ast.Call) and dotted(node.func) == "re.compile"]
+
+
 WRITES = {"start_run": "trigger_pipeline", "cancel_run": "cancel_pipeline_run"}
 
 
@@ -254,6 +260,15 @@ def test_part_one_stays_within_its_budget_of_code_lines():
     lines = part_one_code_lines(SOURCE)
     print(f"Part I: {lines} code lines")
     assert 300 < lines <= PART_ONE_MAX_CODE_LINES
+
+
+def test_no_pattern_is_compiled_at_import():
+    assert import_time_compiles(SOURCE) == []
+
+
+def test_a_planted_compile_at_import_is_found():
+    planted = SOURCE.replace("\n_SCAN_MAX_LINE = ", "\n_X = re.compile('x')\n_SCAN_MAX_LINE = ", 1)
+    assert len(import_time_compiles(planted)) == 1
 
 
 def test_there_are_exactly_two_writes_each_in_part_one_behind_require_writes():
