@@ -221,3 +221,15 @@ def test_list_pipelines_parses_schedules_and_filters_by_name(fake, env):
     assert nightly["schedule"][0]["cron"] and nightly["latestRunStatus"]
     assert [p["id"] for p in some["pipelines"]] == [PIPELINE_ID]
     assert all(e["query"] == {} for e in fake.journal)   # the published spec: /pipelines takes no parameters
+
+
+def test_list_failures_lists_a_run_still_going_that_already_has_a_failed_task(fake, env):
+    from fake_orchestra import RUNNING_FAILED_RUN_ID, RUNNING_FAILED_TASK_RUN_ID
+    is_error, result = call_tool(env, "list_failures", hours=24)
+    assert not is_error, result
+    going = [run for run in result["runs"] if run["id"] == RUNNING_FAILED_RUN_ID]
+    assert going, [run["id"] for run in result["runs"]]
+    assert going[0]["stillRunning"] is True and going[0]["runStatus"] == "RUNNING"
+    assert [c["taskRunId"] for c in going[0]["rootCauses"]] == [RUNNING_FAILED_TASK_RUN_ID]
+    assert result["stillRunningWithFailures"] >= 1
+    assert RUNNING_RUN_ID not in [run["id"] for run in result["runs"]]   # running, nothing failed
