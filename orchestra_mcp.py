@@ -190,7 +190,11 @@ ENV_VARIABLES = {
     "ORCHESTRA_MCP_LOG_FILE": "Optional log file, created owner-only (0600).",
     "ORCHESTRA_MCP_DOWNLOAD_DIR": "Where save=true downloads go, default "
                                   "~/.cache/orchestra-mcp/downloads.",
+    "ORCHESTRA_MCP_PROTOCOL": "legacy (default): the initialize handshake only, 2024-11-05 to "
+                              "2025-11-25; auto: also serve 2026-07-28 (server/discover, no "
+                              "initialize).",
 }
+PROTOCOL_SETTINGS = ("legacy", "auto")
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
 _LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -294,8 +298,13 @@ def read_config(environ=None):
         "log_file": _env_value(environ, "ORCHESTRA_MCP_LOG_FILE", notes),
         "download_dir": _env_value(environ, "ORCHESTRA_MCP_DOWNLOAD_DIR", notes)
         or os.path.join(cache_home, "orchestra-mcp", "downloads"),
+        "protocol": (_env_value(environ, "ORCHESTRA_MCP_PROTOCOL", notes) or "legacy").lower(),
         "demo": False, "notes": notes,
     }
+    if config["protocol"] not in PROTOCOL_SETTINGS:
+        notes.append(f"ORCHESTRA_MCP_PROTOCOL={config['protocol'][:20]!r} is not legacy or auto; "
+                     "using legacy.")
+        config["protocol"] = "legacy"
     if config["log_level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         notes.append(f"ORCHESTRA_MCP_LOG_LEVEL={config['log_level'][:20]!r} is unknown; using "
                      "WARNING.")
@@ -1346,11 +1355,13 @@ def thread_pool(name, workers):
         return _pools[name]
 
 
-def new_connection(out_stream, toolbox, on_exit=None):
-    """The loop's state: writer queue, calls in flight, negotiated version, the tools served."""
+def new_connection(out_stream, toolbox, on_exit=None, protocol="legacy"):
+    """The loop's state: writer queue, calls in flight, negotiated version, the protocol setting
+    (ORCHESTRA_MCP_PROTOCOL), the tools served."""
     return {"out": out_stream, "outbox": queue.Queue(maxsize=WRITER_QUEUE_MESSAGES),
             "inflight": {}, "replying": 0, "lock": threading.Lock(), "version": None,
-            "write_lock": threading.Lock(), "toolbox": toolbox, "on_exit": on_exit}
+            "protocol": protocol, "write_lock": threading.Lock(), "toolbox": toolbox,
+            "on_exit": on_exit}
 
 
 def _writer(conn):
@@ -1638,13 +1649,14 @@ def exit_on_signals(conn):
     threading.Thread(target=wait, name="signals", daemon=True).start()
 
 
-def serve(toolbox, on_exit=None):
+def serve(toolbox, on_exit=None, protocol="legacy"):
     """The stdio loop: the main thread is the only reader of stdin and never writes.
 
     `toolbox` gives the tools: list(), names(), call(name, arguments) -> result,
-    refusal(message) -> result, and the instructions text.
+    refusal(message) -> result, and the instructions text. `protocol` is legacy or auto
+    (ORCHESTRA_MCP_PROTOCOL).
     """
-    conn = new_connection(protect_stdout(), toolbox, on_exit)
+    conn = new_connection(protect_stdout(), toolbox, on_exit, protocol)
     exit_on_signals(conn)
     threading.Thread(target=_writer, args=(conn,), name="writer", daemon=True).start()
     stdin = sys.stdin.buffer
@@ -4406,7 +4418,7 @@ def _main(argv):
     if not has_key(config):
         log.warning("ORCHESTRA_API_KEY is not set: tools are listed, and each call will say how to "
                     "set it.")
-    serve(TOOLBOX, on_exit)
+    serve(TOOLBOX, on_exit, config["protocol"])
     return 0
 
 
