@@ -206,7 +206,7 @@ def sdk_session(home, protocol, mode):
     seen = []
 
     async def run():
-        with open(Path(home) / "stderr.txt", "w") as errlog:
+        with anyio.fail_after(2 * WAIT_S), open(Path(home) / "stderr.txt", "w") as errlog:
             async with Client(tapped_stdio(params, errlog, seen), mode=mode) as client:
                 listing = await client.list_tools()
                 status = await client.call_tool("get_pipeline_run_status",
