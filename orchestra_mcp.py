@@ -190,11 +190,8 @@ ENV_VARIABLES = {
     "ORCHESTRA_MCP_LOG_FILE": "Optional log file, created owner-only (0600).",
     "ORCHESTRA_MCP_DOWNLOAD_DIR": "Where save=true downloads go, default "
                                   "~/.cache/orchestra-mcp/downloads.",
-    "ORCHESTRA_MCP_PROTOCOL": "legacy (default): the initialize handshake only, 2024-11-05 to "
-                              "2025-11-25; auto: also serve 2026-07-28 (server/discover, no "
-                              "initialize).",
+    "ORCHESTRA_MCP_PROTOCOL": "legacy (default), or auto: also serve 2026-07-28 clients.",
 }
-PROTOCOL_SETTINGS = ("legacy", "auto")
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
 _LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -286,6 +283,9 @@ def read_config(environ=None):
         notes.append("ORCHESTRA_API_KEY contains spaces, line breaks or non-ASCII characters (a "
                      "bad paste?); treating it as unset.")
         key = None
+    protocol = (_env_value(environ, "ORCHESTRA_MCP_PROTOCOL", notes) or "legacy").lower()
+    if protocol not in ("legacy", "auto"):
+        notes.append(f"ORCHESTRA_MCP_PROTOCOL={protocol[:20]!r}: not legacy or auto; using legacy.")
     config = {
         "api_key": key, "base_url": _check_base_url(base_url),
         "account_id": _env_value(environ, "ORCHESTRA_ACCOUNT_ID", notes),
@@ -298,13 +298,8 @@ def read_config(environ=None):
         "log_file": _env_value(environ, "ORCHESTRA_MCP_LOG_FILE", notes),
         "download_dir": _env_value(environ, "ORCHESTRA_MCP_DOWNLOAD_DIR", notes)
         or os.path.join(cache_home, "orchestra-mcp", "downloads"),
-        "protocol": (_env_value(environ, "ORCHESTRA_MCP_PROTOCOL", notes) or "legacy").lower(),
-        "demo": False, "notes": notes,
+        "protocol": "auto" if protocol == "auto" else "legacy", "demo": False, "notes": notes,
     }
-    if config["protocol"] not in PROTOCOL_SETTINGS:
-        notes.append(f"ORCHESTRA_MCP_PROTOCOL={config['protocol'][:20]!r} is not legacy or auto; "
-                     "using legacy.")
-        config["protocol"] = "legacy"
     if config["log_level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         notes.append(f"ORCHESTRA_MCP_LOG_LEVEL={config['log_level'][:20]!r} is unknown; using "
                      "WARNING.")

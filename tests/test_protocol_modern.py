@@ -322,4 +322,4 @@ def test_a_bad_protocol_setting_is_named_on_stderr_and_the_server_serves_legacy(
     assert error_code(server.request("server/discover", envelope(), "probe")) == -32601
     server.close()
     stderr = (tmp_path / "home0" / "stderr.txt").read_text()
-    assert "ORCHESTRA_MCP_PROTOCOL='2026-07-28' is not legacy or auto; using legacy." in stderr
+    assert "ORCHESTRA_MCP_PROTOCOL='2026-07-28': not legacy or auto; using legacy." in stderr
