@@ -199,6 +199,7 @@ ENV_VARIABLES = {
     "ORCHESTRA_MCP_LOG_FILE": "Optional log file, created owner-only (0600).",
     "ORCHESTRA_MCP_DOWNLOAD_DIR": "Where save=true downloads go, default "
                                   "~/.cache/orchestra-mcp/downloads.",
+    "ORCHESTRA_MCP_PROTOCOL": "legacy (default), or auto: also serve 2026-07-28 clients.",
 }
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
@@ -291,6 +292,9 @@ def read_config(environ=None):
         notes.append("ORCHESTRA_API_KEY contains spaces, line breaks or non-ASCII characters (a "
                      "bad paste?); treating it as unset.")
         key = None
+    protocol = (_env_value(environ, "ORCHESTRA_MCP_PROTOCOL", notes) or "legacy").lower()
+    if protocol not in ("legacy", "auto"):
+        notes.append(f"ORCHESTRA_MCP_PROTOCOL={protocol[:20]!r}: not legacy or auto; using legacy.")
     config = {
         "api_key": key, "base_url": _check_base_url(base_url),
         "account_id": _env_value(environ, "ORCHESTRA_ACCOUNT_ID", notes),
@@ -303,7 +307,7 @@ def read_config(environ=None):
         "log_file": _env_value(environ, "ORCHESTRA_MCP_LOG_FILE", notes),
         "download_dir": _env_value(environ, "ORCHESTRA_MCP_DOWNLOAD_DIR", notes)
         or os.path.join(cache_home, "orchestra-mcp", "downloads"),
-        "demo": False, "notes": notes,
+        "protocol": "auto" if protocol == "auto" else "legacy", "demo": False, "notes": notes,
         # read once here, for _build_sessions (requests itself never reads the environment)
         "ca_bundle": environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or None,
         "proxy_env": {name: environ.get(name, environ.get(name.upper(), "")).strip()
@@ -1585,13 +1589,24 @@ def save_artifact(run_id, task_id, filename):
 PROTOCOL_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 LATEST_PROTOCOL_VERSION = "2025-11-25"
 BATCH_PROTOCOL_VERSION = "2025-03-26"   # the only revision with JSON-RPC batches
+MODERN_PROTOCOL_VERSIONS = ("2026-07-28",)   # no initialize: each request names its version
+VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"   # in params._meta
+SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
+UNSUPPORTED_PROTOCOL_VERSION = -32022
 TOOL_WORKERS = 8                 # threads running tools/call
 MAX_INFLIGHT_CALLS = 64          # the reader pauses beyond this (back-pressure)
 WRITER_QUEUE_MESSAGES = 256      # outgoing messages waiting for the writer thread
 MAX_LINE_BYTES = 16 * 1024 * 1024
 EOF_GRACE_S = 1.5                # in-flight calls get this long after stdin closes
 EXIT_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_CAPABILITIES = {"tools": {"listChanged": False}}
+_SERVER_INFO = {"name": SERVER_NAME, "version": __version__}
+_NOT_CACHED = {"ttlMs": 0, "cacheScope": "private"}   # 2026-07-28 cache hints: fetch again
+_WRONG_ERA = {"legacy": "Invalid Request: this connection began with initialize, so its requests "
+                        f"carry no {VERSION_META_KEY} in params._meta",
+              "modern": "Invalid Request: this connection serves 2026-07-28: each request carries "
+                        f"{VERSION_META_KEY} in params._meta, and there is no initialize"}
 
 
 def _id_key(request_id):
@@ -1602,8 +1617,11 @@ def _valid_id(value):
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def _error(request_id, code, message):
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+def _error(request_id, code, message, data=None):
+    error = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
 def _result(request_id, result):
@@ -1627,10 +1645,12 @@ def thread_pool(name, workers):
         return _pools[name]
 
 
-def new_connection(out_stream, toolbox, on_exit=None):
-    """The loop's state: writer queue, calls in flight, negotiated version, the tools served."""
+def new_connection(out_stream, toolbox, on_exit=None, protocol="legacy"):
+    """The loop's state: writer queue, calls in flight, negotiated version and era (legacy or
+    modern; in auto None until the first request fixes it), the tools served."""
     return {"out": out_stream, "outbox": queue.Queue(maxsize=WRITER_QUEUE_MESSAGES),
             "inflight": {}, "replying": 0, "lock": threading.Lock(), "version": None,
+            "protocol": protocol, "era": "legacy" if protocol == "legacy" else None,
             "write_lock": threading.Lock(), "toolbox": toolbox, "on_exit": on_exit}
 
 
@@ -1723,20 +1743,61 @@ def dispatch(conn, message, respond):
         return None   # notifications are never answered
     if not isinstance(params, dict):
         return _error(request_id, INVALID_PARAMS, "Invalid params: params must be an object")
+    refusal = _choose_era(conn, request_id, method, params)
+    if refusal is not None:
+        return refusal
+    if method == "server/discover" and conn["protocol"] == "auto":   # answered in either era
+        return _result(request_id, {
+            "supportedVersions": list(MODERN_PROTOCOL_VERSIONS), "capabilities": _CAPABILITIES,
+            "instructions": conn["toolbox"].instructions, "resultType": "complete",
+            **_NOT_CACHED, "_meta": {SERVER_INFO_META_KEY: _SERVER_INFO}})
     if method == "initialize":
         asked = params.get("protocolVersion")
         conn["version"] = asked if asked in PROTOCOL_VERSIONS else LATEST_PROTOCOL_VERSION
         return _result(request_id, {
-            "protocolVersion": conn["version"], "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": SERVER_NAME, "version": __version__},
-            "instructions": conn["toolbox"].instructions})
-    if method == "ping":
+            "protocolVersion": conn["version"], "capabilities": _CAPABILITIES,
+            "serverInfo": _SERVER_INFO, "instructions": conn["toolbox"].instructions})
+    if method == "ping" and conn["era"] != "modern":   # 2026-07-28 has no ping
         return _result(request_id, {})
     if method == "tools/list":
-        return _result(request_id, {"tools": conn["toolbox"].list()})
+        return _result(request_id, _in_era(conn, {"tools": conn["toolbox"].list()}, _NOT_CACHED))
     if method == "tools/call":
         return _start_call(conn, request_id, params, respond)
     return _error(request_id, METHOD_NOT_FOUND, f"Method not found: {clean_text(method, 100)}")
+
+
+def _choose_era(conn, request_id, method, params):
+    """ORCHESTRA_MCP_PROTOCOL=auto: the first request other than server/discover fixes the era of
+    the connection: initialize means legacy, a version in params._meta means modern (2026-07-28).
+    server/discover must not fix it: Claude Code sends initialize even after a good answer.
+    Returns the error for a version we do not serve or a request of the other era, else None."""
+    if conn["protocol"] != "auto":
+        return None   # legacy: today's behaviour, params._meta is not looked at
+    meta = params.get("_meta")
+    asked = meta.get(VERSION_META_KEY) if isinstance(meta, dict) else None
+    asked = None if method == "initialize" else asked   # initialize is legacy, whatever it says
+    if (asked is not None and asked not in MODERN_PROTOCOL_VERSIONS) or (
+            method == "initialize" and conn["era"] == "modern"):
+        wanted = params.get("protocolVersion") if asked is None else asked
+        wanted = clean_text(wanted if isinstance(wanted, str) else dump(wanted), 60)
+        return _error(request_id, UNSUPPORTED_PROTOCOL_VERSION, f"Unsupported protocol version "
+                      f"{wanted}; this connection serves {', '.join(MODERN_PROTOCOL_VERSIONS)}",
+                      {"supported": list(MODERN_PROTOCOL_VERSIONS), "requested": wanted})
+    if method == "server/discover":
+        return None
+    era = "legacy" if asked is None else "modern"
+    if conn["era"] not in (None, era):
+        return _error(request_id, INVALID_REQUEST, _WRONG_ERA[conn["era"]])
+    conn["era"] = era
+    return None
+
+
+def _in_era(conn, result, cache_hints=None):
+    """A result as the connection's era wants it: every modern result says resultType (tools/list
+    also how long it may be cached); a legacy result never carries those keys."""
+    if conn["era"] != "modern":
+        return result
+    return {**result, "resultType": "complete", **(cache_hints or {})}
 
 
 def _start_call(conn, request_id, params, respond):
@@ -1810,7 +1871,7 @@ def _run_call(conn, request_id, name, arguments, ctx, respond):
         if result is None or ctx.cancel.is_set():
             respond(None)   # no reply for a cancelled call; a batch waiting on it learns it ended
         else:
-            respond(encode_message(_result(request_id, result)))
+            respond(encode_message(_result(request_id, _in_era(conn, result))))
     finally:
         with conn["lock"]:
             conn["replying"] -= 1
@@ -1919,13 +1980,14 @@ def exit_on_signals(conn):
     threading.Thread(target=wait, name="signals", daemon=True).start()
 
 
-def serve(toolbox, on_exit=None):
+def serve(toolbox, on_exit=None, protocol="legacy"):
     """The stdio loop: the main thread is the only reader of stdin and never writes.
 
     `toolbox` gives the tools: list(), names(), call(name, arguments) -> result,
-    refusal(message) -> result, and the instructions text.
+    refusal(message) -> result, and the instructions text. `protocol` is legacy or auto
+    (ORCHESTRA_MCP_PROTOCOL).
     """
-    conn = new_connection(protect_stdout(), toolbox, on_exit)
+    conn = new_connection(protect_stdout(), toolbox, on_exit, protocol)
     exit_on_signals(conn)
     threading.Thread(target=_writer, args=(conn,), name="writer", daemon=True).start()
     stdin = sys.stdin.buffer
@@ -5449,7 +5511,7 @@ def _main(argv):
     if not has_key(config):
         log.warning("ORCHESTRA_API_KEY is not set: tools are listed, and each call will say how to "
                     "set it.")
-    serve(TOOLBOX, on_exit)
+    serve(TOOLBOX, on_exit, config["protocol"])
     return 0
 
 
