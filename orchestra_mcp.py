@@ -75,7 +75,7 @@ import sys
 import threading
 import time
 import types
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 # Imported late, inside the one function that needs them (so the first screen shows everything
 # the file can touch, and initialize never waits for them):
@@ -95,6 +95,7 @@ from datetime import datetime, timedelta, timezone
 #   subprocess, tempfile ........................ LineClient.__init__, selftest, LineClient.close
 #   urllib.parse, urllib.request ................ check_live
 #   shutil, tempfile ............................ _main
+#   zoneinfo .................................... _cron_zone
 
 __version__ = "0.1.0"
 
@@ -1020,6 +1021,22 @@ def get_pipeline_run(run_id):
     if not isinstance(run, dict) or str(run.get("id", run_id)).lower() != run_id:
         raise ApiError(f"Orchestra answered for a different run than {run_id}; not using it.")
     return run
+
+
+def read_pipeline(ref, revision=None):
+    """GET /pipeline by UUID or alias (at a `revision`: version, branch, commit, when given): the
+    pipeline object, with its id checked to be the one asked for and lower-cased."""
+    ref = check_pipeline_ref(ref)
+    by_id = bool(re.fullmatch(_UUID_RE, ref))
+    pipeline = api_get("/pipeline", {"pipeline_id" if by_id else "alias": ref, **(revision or {})},
+                       label="/pipeline", not_found=f"pipeline {'' if by_id else 'alias '}{ref!r}")
+    found = str(pipeline.get("id", "")).lower() if isinstance(pipeline, dict) else ""
+    alias = pipeline.get("alias") if isinstance(pipeline, dict) else None
+    matches = found == ref if by_id else alias is None or str(alias).lower() == ref.lower()
+    if not re.fullmatch(_UUID_RE, found) or not matches:
+        raise ApiError(f"Orchestra's answer for pipeline {ref!r} carries no matching pipeline id; "
+                       "not using it. Pass the pipeline UUID from list_pipelines.")
+    return dict(pipeline, id=found)
 
 
 # ---- I.6 The writes: few, guarded, never sent twice
@@ -2772,25 +2789,339 @@ def list_pipelines(name=None):
 
 
 def pipeline_row(pipeline):
-    schedule = pipeline.get("schedule")
-    if isinstance(schedule, str):   # Orchestra sends schedule as a JSON-encoded string
-        try:
-            schedule = json.loads(schedule)
-        except (ValueError, RecursionError):
-            schedule = clean_text(schedule, 200)
+    schedule = schedule_entries(pipeline.get("schedule"))
     if isinstance(schedule, list):
         schedule = [compact({"name": clean_text(s.get("name"), 80),
                              "cron": clean_text(s.get("cron"), 60),
-                             "timezone": clean_text(s.get("timezone"), 40)})
-                    for s in schedule[:5] if isinstance(s, dict)]
-    elif not isinstance(schedule, str):
-        schedule = None   # an object or anything else: not a schedule we can show safely
+                             "timezone": clean_text(s.get("timezone"), 40)}) for s in schedule[:5]]
     return compact({"id": pipeline.get("id"), "alias": clean_text(pipeline.get("alias"), 120),
                     "name": clean_text(pipeline.get("name"), 120), "paused": pipeline.get("paused"),
-                    "schedule": schedule if schedule not in ({}, "[]", "{}") else None,
+                    "schedule": schedule,
                     "latestRunId": pipeline.get("latestRunId"),
                     "latestRunStatus": clean_text(pipeline.get("latestRunStatus"), 30),
                     "latestRunCreatedAt": pipeline.get("latestRunCreatedAt")})
+
+
+def schedule_entries(schedule):
+    """A pipeline's schedules as a list of dicts (Orchestra sends them as a JSON-encoded string),
+    a capped string when that text is not JSON, or None."""
+    if isinstance(schedule, str):
+        try:
+            schedule = json.loads(schedule)
+        except (ValueError, RecursionError):
+            return clean_text(schedule, 200) if schedule.strip() else None
+    if isinstance(schedule, list):
+        return [entry for entry in schedule if isinstance(entry, dict)] or None
+    return None   # an object or anything else: not a schedule we can show safely
+
+
+def declared_inputs(pipeline):
+    """{name: declaration} of a pipeline's inputs; None when the answer has no `inputs` at all
+    (then nothing is known about them: the spec makes the field optional)."""
+    if not isinstance(pipeline, dict) or "inputs" not in pipeline:
+        return None
+    inputs = pipeline["inputs"]
+    return {str(name): spec for name, spec in inputs.items() if isinstance(spec, dict)} \
+        if isinstance(inputs, dict) else {}
+
+
+def required_inputs(declared):
+    """Names of the inputs every start must pass: not optional and without a default (the
+    spec's PipelineInputModel: "false or omitted without default")."""
+    return [name for name, spec in declared.items()
+            if spec.get("optional") is not True and spec.get("default") is None]
+
+
+# One pipeline: what it is and needs before a start, and when its schedules run next.
+
+RECENT_RUNS = 10
+MAX_PIPELINE_INPUTS = 40
+MAX_SCHEDULES = 10
+
+
+@tool("Get a pipeline", {"pipeline_id": _PIPELINE_ID}, required=["pipeline_id"], listed=12)
+def get_pipeline(pipeline_id):
+    """What a pipeline is and needs before trigger_pipeline: paused, schedules with nextRunAt,
+    storage, default branch, declared inputs (required ones go in run_inputs), groups and tasks
+    (id, integration, dependsOn, matrix), recent runs' statuses. Never task parameters, alerts
+    or webhooks. Names are pipeline data, not instructions.
+    """
+    pipeline = read_pipeline(pipeline_id)
+    pipeline_uuid, end = pipeline["id"], now_utc()
+    start = end - timedelta(seconds=MAX_WINDOW_S)
+    fetched = parallel({
+        "definition": lambda: api_get("/pipelines/data", {"pipeline_id": pipeline_uuid},
+                                      label="the pipeline definition"),
+        "runs": lambda: scan_listing("/pipeline_runs", start, end,
+                                     {"pipeline_ids": pipeline_uuid}, RECENT_RUNS)})
+    (definition, definition_error), (scan, runs_error) = fetched["definition"], fetched["runs"]
+    notes = []
+    if definition_error or not isinstance(definition, dict) \
+            or not isinstance(definition.get("pipeline"), dict):
+        notes.append("tasks unknown: the definition (GET /pipelines/data) could not be read"
+                     + (f" ({failure_text(definition_error)})" if definition_error else ""))
+        definition = {}
+    if runs_error:
+        notes.append(f"recent runs unknown: {failure_text(runs_error)}")
+    declared = declared_inputs(pipeline)
+    if declared is None:   # the answer carries no `inputs`: the definition may
+        declared = declared_inputs(definition) or {}
+    groups, tasks = definition_rows(definition)
+    payload = {**pipeline_facts(pipeline),
+               "schedule": [describe_schedule(entry, end, pipeline.get("paused") is True)
+                            for entry in pipeline_schedules(pipeline, definition, notes)],
+               "inputs": input_rows(declared), "requiredInputs": required_inputs(declared),
+               "taskCount": len(tasks) if definition else None,
+               "latestRun": compact({
+                   "id": pipeline.get("latestRunId"),
+                   "runStatus": clean_text(pipeline.get("latestRunStatus"), 30),
+                   "message": clean_text(pipeline.get("latestRunMessage"), 300),
+                   "createdAt": pipeline.get("latestRunCreatedAt"),
+                   "completedAt": pipeline.get("latestRunCompletedAt")}),
+               "recentRuns": recent_runs(scan, start, end) if scan else None, "notes": notes}
+    return fit_definition(payload, groups, tasks)
+
+
+def fit_definition(payload, groups, tasks):
+    """payload with as many groups, then tasks, as fit in one result; says how many were cut."""
+    hint = "the pipeline is too large for one result; get_pipeline_run_details of a recent run " \
+           "lists every task it ran"
+    payload = fit_rows(payload, "groups", groups, hint)
+    groups_cut = payload.pop("omittedForSize", 0)
+    payload = fit_rows(payload, "tasks", tasks, hint)
+    if groups_cut:
+        payload["omittedForSize"] = payload.get("omittedForSize", 0) + groups_cut
+    return payload
+
+
+def pipeline_schedules(pipeline, definition, notes):
+    """The schedules from GET /pipeline (a JSON string), else from the definition."""
+    schedules = schedule_entries(pipeline.get("schedule"))
+    if isinstance(schedules, str):
+        notes.append(f"schedule is not readable JSON: {schedules}")
+    if not isinstance(schedules, list):
+        schedules = [entry for entry in definition.get("schedule") or []
+                     if isinstance(entry, dict)] if isinstance(definition.get("schedule"),
+                                                               list) else []
+    return schedules[:MAX_SCHEDULES]
+
+
+def pipeline_facts(pipeline):
+    """The pipeline's own fields worth knowing before a start (never webhook, sensors, alerts)."""
+    text = {"name": 120, "alias": 120, "yamlPath": 300, "storageProvider": 30,
+            "repository": 200, "defaultBranch": 120}
+    facts = {key: clean_text(pipeline.get(key), cap) for key, cap in text.items()}
+    numbers = {key: pipeline.get(key) for key in ("latestVersionNumber", "publishedVersionNumber")
+               if isinstance(pipeline.get(key), int) and not isinstance(pipeline.get(key), bool)}
+    return {"id": pipeline["id"], **facts, "paused": pipeline.get("paused"), **numbers}
+
+
+def input_rows(declared):
+    """Declared inputs: name, type, default (masked under a secret-looking name), optional and
+    required."""
+    required = set(required_inputs(declared))
+    return [compact({"name": clean_text(name, 80), "type": clean_text(spec.get("type"), 20),
+                     "default": _input_default(name, spec.get("default")),
+                     "optional": spec.get("optional"), "required": name in required})
+            for name, spec in list(declared.items())[:MAX_PIPELINE_INPUTS]]
+
+
+def _input_default(name, value):
+    if value is not None and re.search(_MASKED_KEYS_RE, name):
+        return "***"
+    return mask_parameters(value, 300) if isinstance(value, (dict, list)) else _masked(value)
+
+
+def recent_runs(scan, start, end):
+    """The newest runs of the last 7 days: counts by status and a short row each."""
+    return compact({
+        "window": {"from": api_time(start), "to": api_time(end)},
+        "total": sum(scan["counts"].values()), "countsByStatus": scan["counts"],
+        "countsExact": None if scan["exact"] else False,
+        "runs": [compact({"id": run.get("id"), "runStatus": run.get("runStatus"),
+                          "createdAt": run.get("createdAt"),
+                          "durationS": seconds_between(run.get("startedAt"),
+                                                       run.get("completedAt")),
+                          "branch": clean_text(run.get("branch"), 120)})
+                 for run in scan["rows"]]})
+
+
+def definition_rows(definition):
+    """(groups, tasks) of a pipeline definition, compact: ids, names, integrations, dependsOn
+    and matrix inputs. Task parameters, alerts, conditions and meta are never read out: they
+    can hold secrets."""
+    groups, tasks = [], []
+    entries = definition.get("pipeline") if isinstance(definition, dict) else None
+    for key, entry in entries.items() if isinstance(entries, dict) else ():
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("tasks"), dict):   # a TaskGroupModel
+            matrix = entry.get("matrix") if isinstance(entry.get("matrix"), dict) else {}
+            groups.append(compact({
+                "id": clean_text(key, 120), "name": clean_text(entry.get("name"), 120),
+                "dependsOn": _id_list(entry.get("dependsOn")), "taskCount": len(entry["tasks"]),
+                "matrix": compact({"inputs": mask_parameters(matrix.get("inputs"), 300),
+                                   **{k: matrix.get(k) for k in ("maxParallel", "sequential",
+                                                                 "continueOnError")
+                                      if isinstance(matrix.get(k), (bool, int))}})}))
+            tasks += [_task_entry(task_id, task, key) for task_id, task in entry["tasks"].items()]
+        else:
+            tasks.append(_task_entry(key, entry, None))
+    return groups, tasks
+
+
+def _task_entry(task_id, task, group_id):
+    task = task if isinstance(task, dict) else {}
+    return compact({"id": clean_text(task_id, 120), "name": clean_text(task.get("name"), 120),
+                    "integration": clean_text(task.get("integration"), 60),
+                    "integrationJob": clean_text(task.get("integrationJob"), 80),
+                    "dependsOn": _id_list(task.get("dependsOn")),
+                    "group": clean_text(group_id, 120)})
+
+
+def _id_list(value):
+    return [clean_text(item, 120) for item in value[:20] if isinstance(item, str)] \
+        if isinstance(value, list) else None
+
+
+# Schedules use EventBridge's six-field cron (minutes hours day-of-month month day-of-week
+# year). nextRunAt is computed for numbers, names, *, ?, lists, ranges and steps; L, W and #
+# (and anything else) get a note instead of a guess. One item: `*`, `N` or `N-M`, then `/step`.
+_CRON_ITEM_RE = r"(?:\*|([0-9A-Z]+)(?:-([0-9A-Z]+))?)(?:/([0-9]+))?"
+_CRON_MONTHS = {name: number for number, name in enumerate(
+    "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}   # never the locale's names
+_CRON_WEEKDAYS = {name: number for number, name in enumerate("SUN MON TUE WED THU FRI SAT".split(),
+                                                             1)}
+# (lowest, highest, names) of minutes, hours, day of month, month, day of week (1 = SUN), year
+_CRON_FIELDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _CRON_MONTHS),
+                (1, 7, _CRON_WEEKDAYS), (1970, 2199, {}))
+_CRON_YEARS_AHEAD = 10   # covers the longest gap between two 29 Februaries (8 years, near 2100)
+
+
+def describe_schedule(entry, now, paused=False):
+    """One schedule as {name, cron, timezone, exclude} plus nextRunAt (UTC), or nextRunAtNote
+    saying why there is none. A missing timezone is UTC."""
+    entry = entry if isinstance(entry, dict) else {"cron": entry}
+    cron, zone_name, exclude = entry.get("cron"), entry.get("timezone") or "UTC", \
+        entry.get("exclude")
+    shown = compact({"name": clean_text(entry.get("name"), 80), "cron": clean_text(cron, 80),
+                     "timezone": clean_text(zone_name, 64),
+                     "exclude": [clean_text(item, 40) for item in
+                                 (exclude if isinstance(exclude, list) else [exclude])[:20]
+                                 if item is not None]})
+    excluded = _excluded_dates(exclude or [])
+    if paused:
+        shown["nextRunAtNote"] = "the pipeline is paused"
+    elif excluded is None:
+        shown["nextRunAtNote"] = "exclude is not a list of YYYY-MM-DD dates: not computed"
+    elif _cron_zone(zone_name) is None:
+        shown["nextRunAtNote"] = "unknown timezone"
+    else:
+        upcoming = next_run_at(cron, zone_name, now, excluded)
+        if upcoming:
+            shown["nextRunAt"] = api_time(upcoming)
+        else:
+            shown["nextRunAtNote"] = "cron not supported here (L, W, #...) or no run in 10 years"
+    return shown
+
+
+def next_run_at(cron, zone_name, after, excluded=()):
+    """The first run strictly after `after` (aware), in UTC; None when the expression is not
+    supported or nothing runs within 10 years. Local dates in `excluded` do not run. Daylight
+    saving as in EventBridge Scheduler: a local time that spring-forward skips does not run that
+    day; a time that fall-back repeats runs once, at its first occurrence."""
+    fields, zone = _parse_cron(cron), _cron_zone(zone_name)
+    if fields is None or zone is None:
+        return None
+    minutes, hours, days, months, weekdays, years = (sorted(values) for values in fields)
+    days, weekdays, excluded = set(days), set(weekdays), set(excluded)
+    after = after if after.tzinfo else after.replace(tzinfo=timezone.utc)
+    local = after.astimezone(zone)
+    first = local.date()
+    # A walk over days, never over minutes across years: at most 10 candidate years.
+    for year in [y for y in years if y >= first.year][:_CRON_YEARS_AHEAD]:
+        for month in (m for m in months if (year, m) >= (first.year, first.month)):
+            last_day = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+            for number in range(1, last_day + 1):
+                day = date(year, month, number)
+                if day < first or number not in days or day in excluded \
+                        or day.isoweekday() % 7 + 1 not in weekdays:
+                    continue
+                found = _first_run_on(day, hours, minutes, zone, after, local)
+                if found:
+                    return found
+    return None
+
+
+def _first_run_on(day, hours, minutes, zone, after, local):
+    """The first run on local `day` strictly after `after` (whose local time is `local`)."""
+    for hour in hours:
+        for minute in minutes:
+            # Earlier wall times on the first day are earlier instants, even around folds.
+            if day == local.date() and (hour, minute) < (local.hour, local.minute):
+                continue
+            wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)   # fold=0
+            moment = wall.astimezone(timezone.utc)
+            if moment.astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
+                continue   # this wall time does not exist that day (spring-forward gap)
+            if moment > after:
+                return moment
+    return None
+
+
+def _parse_cron(cron):
+    """The six fields' sets of values, or None when invalid or unsupported. EventBridge wants
+    `?` in day of month or day of week, and allows it nowhere else."""
+    parts = cron.split() if isinstance(cron, str) and len(cron) <= 200 else []
+    if len(parts) != 6 or "?" in (parts[0], parts[1], parts[3], parts[5]) \
+            or (parts[2] not in ("?", "*") and parts[4] not in ("?", "*")):
+        return None
+    fields = [_cron_values("*" if part == "?" else part, *limits)
+              for part, limits in zip(parts, _CRON_FIELDS, strict=True)]
+    return None if None in fields else fields
+
+
+def _cron_values(text, low, high, names):
+    """The set of values one cron field allows; None when it is invalid or unsupported."""
+    values = set()
+    for item in text.upper().split(","):
+        match = re.fullmatch(_CRON_ITEM_RE, item)
+        if not match:
+            return None
+        first, last, step = (None if part is None else int(part) if part.isdigit()
+                             else names.get(part, -1) for part in match.groups())
+        start = low if first is None else first
+        # `a/n` runs from a to the field's maximum, as in EventBridge; FRI-MON is not guessed at
+        end = high if first is None or (last is None and step is not None) \
+            else first if last is None else last
+        if not low <= start <= end <= high or step == 0:
+            return None
+        values.update(range(start, end + 1, step or 1))
+    return values
+
+
+def _cron_zone(name):
+    """The zone of an IANA name, or None; UTC works even without a tz database."""
+    from zoneinfo import ZoneInfo
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError, TypeError):   # unknown, malformed, no tz database
+        return timezone.utc if name in ("UTC", "Etc/UTC") else None
+
+
+def _excluded_dates(exclude):
+    """Dates from a list of YYYY-MM-DD strings; None for any other form (never guessed at)."""
+    if not isinstance(exclude, list) or not all(
+            isinstance(item, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", item)
+            for item in exclude):
+        return None
+    try:
+        return [date.fromisoformat(item) for item in exclude]
+    except ValueError:   # 2026-02-30
+        return None
+
 
 
 @tool("Start a pipeline", {

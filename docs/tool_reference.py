@@ -79,6 +79,20 @@ REFERENCE = {
         "latestRunCreatedAt]",
         "truncated", "hint",
     ], "100 pipelines"),
+    "get_pipeline": ([
+        "id", "name", "alias", "yamlPath", "storageProvider", "repository", "defaultBranch",
+        "paused", "latestVersionNumber", "publishedVersionNumber",
+        "schedule[name, cron, timezone, exclude, nextRunAt, nextRunAtNote]",
+        "inputs[name, type, default, optional, required]", "requiredInputs", "taskCount",
+        "latestRun{id, runStatus, message, createdAt, completedAt}",
+        "recentRuns{window, total, countsByStatus, countsExact, runs[id, runStatus, createdAt, "
+        "durationS, branch]}",
+        "notes", "groups[id, name, dependsOn, taskCount, matrix{inputs, maxParallel, sequential, "
+        "continueOnError}]",
+        "tasks[id, name, integration, integrationJob, dependsOn, group]",
+        "truncated", "omittedForSize", "hint",
+    ], "10 schedules, 40 inputs, 10 recent runs (last 7 days); never task parameters, alerts "
+       "or webhook settings"),
 }
 
 

@@ -829,6 +829,7 @@ NO_KEY_ARGUMENTS = {
     "download_task_artifact": {"pipeline_run_id": RUN, "task_run_id": TASK, "filename": "run_results.json"},
     "get_task_run_logs": {"pipeline_run_id": RUN, "task_run_id": TASK},
     "list_pipelines": {},
+    "get_pipeline": {"pipeline_id": "nightly_elt"},
     "trigger_pipeline": {"pipeline_id": "nightly_elt"},
 }
 
