@@ -1061,8 +1061,10 @@ _START_DEFAULTS = {"retryFromFailed": False, "continueDownstreamRun": False, "ta
                    "runInputs": {}}
 
 
-def start_run(ref, body, allow_duplicate=False, cause=None):
-    """Start one run of pipeline `ref` (UUID or alias) with `body`, at most once.
+def start_run(pipeline, body, allow_duplicate=False, cause=None):
+    """Start one run of `pipeline` with `body`, at most once. `pipeline` is what read_pipeline
+    returned for this very start (an alias is looked up on every start, never from a cache, so
+    an alias and its UUID are one pipeline to the guard, and the POST goes to the UUID).
 
     Returns {"outcome", "pipelineId", "answer"}; raises on a refusal or a failure (the error
     says whether the run may exist). SECURITY: never resent once the request may have reached
@@ -1072,7 +1074,7 @@ def start_run(ref, body, allow_duplicate=False, cause=None):
     run of the pipeline created in the last 10 minutes is CREATED or RUNNING.
     """
     require_writes("trigger_pipeline")
-    pipeline_uuid = _pipeline_uuid_for_write(ref)
+    pipeline_uuid = check_uuid(str(pipeline.get("id")), "pipeline_id", "pass the pipeline UUID")
     key = _start_key(pipeline_uuid, body)
     _claim(key, allow_duplicate)
     outcome, answer = Outcome.NOT_SENT, {}
@@ -1116,24 +1118,6 @@ def start_run_id(answer):
     """The new run's id: pipelineRunId only (the answer's `id` is something else), if a UUID."""
     run_id = str(answer.get("pipelineRunId") or "") if isinstance(answer, dict) else ""
     return run_id.lower() if re.fullmatch(_UUID_RE, run_id) else None
-
-
-def _pipeline_uuid_for_write(ref):
-    """The UUID a start goes to: an alias is looked up on every start, never from a cache, so
-    an alias and its UUID are one pipeline to the guard."""
-    ref = check_pipeline_ref(ref)
-    if re.fullmatch(_UUID_RE, ref):
-        return ref
-    pipeline = api_get("/pipeline", {"alias": ref}, label="/pipeline",
-                       not_found=f"pipeline alias {ref!r}")
-    found = str(pipeline.get("id", "")).lower() if isinstance(pipeline, dict) else ""
-    alias = pipeline.get("alias") if isinstance(pipeline, dict) else None
-    if not re.fullmatch(_UUID_RE, found) or (alias is not None
-                                             and str(alias).lower() != ref.lower()):
-        raise ApiError(f"Orchestra's answer for pipeline alias {ref!r} carries no matching "
-                       "pipeline id; nothing was started. Pass the pipeline UUID from "
-                       "list_pipelines.")
-    return found
 
 
 def _start_key(pipeline_uuid, body):
@@ -2769,9 +2753,9 @@ def _run_task_listing(run_id, statuses, integrations, limit, note):
 @tool("List pipelines", {"name": {"type": "string", "maxLength": 255, "description":
                                   "Case-insensitive part of the pipeline name."}}, listed=11)
 def list_pipelines(name=None):
-    """Pipelines of the workspace: id, alias, name, paused, schedule and the latest run's status
-    and time, to find what to inspect or trigger. Up to 100 rows, sorted by name; pass `name`
-    to narrow.
+    """Pipelines of the workspace: id, alias, name, paused, schedule, the inputs a start must
+    pass (requiredInputs) and the latest run's status and time, to find what to inspect or
+    trigger. Up to 100 rows, sorted by name; pass `name` to narrow.
     """
     # The published spec: no parameters, a plain array; the name filter is applied here. An
     # envelope (newer servers page this list when asked) is read as its one page.
@@ -2797,6 +2781,8 @@ def pipeline_row(pipeline):
     return compact({"id": pipeline.get("id"), "alias": clean_text(pipeline.get("alias"), 120),
                     "name": clean_text(pipeline.get("name"), 120), "paused": pipeline.get("paused"),
                     "schedule": schedule,
+                    "requiredInputs": [clean_text(n, 80) for n in
+                                       required_inputs(declared_inputs(pipeline) or {})][:10],
                     "latestRunId": pipeline.get("latestRunId"),
                     "latestRunStatus": clean_text(pipeline.get("latestRunStatus"), 30),
                     "latestRunCreatedAt": pipeline.get("latestRunCreatedAt")})
@@ -3137,7 +3123,8 @@ def _excluded_dates(exclude):
                           "of the pipeline's latest run; Orchestra does not document which run."},
     "continue_downstream": {"type": "boolean", "description": "With task_ids/retry_from_failed, "
                             "also run downstream."},
-    "run_inputs": {"type": "object", "description": "Values for the pipeline's declared inputs."},
+    "run_inputs": {"type": "object", "description": "Values for the declared inputs (see "
+                   "get_pipeline), in their JSON types."},
     "environment": {"type": "string", "maxLength": 255, "description": "Environment name or id."},
     "allow_duplicate": {"type": "boolean", "description": "Start even though the same start, or "
                         "a run of this pipeline still going, is under 10 min old."},
@@ -3147,17 +3134,20 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
                      environment=None, allow_duplicate=False):
     """Start a pipeline run (the only write this server can make). Only with the user's go-ahead.
 
-    Returns the new pipelineRunId; follow up with get_pipeline_run_status(wait_seconds=...). The
-    request is never resent automatically. Refused, with the earlier run's id, when the same start
-    (alias or UUID, any key order, defaults given or not) was made in the last 10 minutes, or when
-    a run of this pipeline created in the last 10 minutes is still CREATED or RUNNING, unless
-    allow_duplicate=true; also after a timeout or server error (check list_pipeline_runs first).
+    Returns the new pipelineRunId; follow up with get_pipeline_run_status(wait_seconds=...).
+    Never resent automatically. Refused, nothing sent: run_inputs missing a required input,
+    mistyped or undeclared, or unknown task_ids (our check); the same start (any spelling) in
+    the last 10 min, or while a run of this pipeline under 10 min old is CREATED or RUNNING,
+    unless allow_duplicate=true; a repeat after a timeout or server error (check
+    list_pipeline_runs first).
     """
     fields = {"branch": branch, "commit": commit, "taskIds": task_ids,
               "retryFromFailed": retry_from_failed, "continueDownstreamRun": continue_downstream,
               "runInputs": run_inputs, "environment": environment}
     body = {key: value for key, value in fields.items() if value not in (None, "")}
-    started = start_run(pipeline_id, body, allow_duplicate, cause)
+    pipeline = read_for_start(pipeline_id, body)
+    check_start(pipeline, body)
+    started = start_run(pipeline, body, allow_duplicate, cause)
     pipeline_uuid, answer = started["pipelineId"], started["answer"]
     run_id = start_run_id(answer)
     if run_id:
@@ -3170,7 +3160,94 @@ def trigger_pipeline(pipeline_id, cause=None, branch=None, commit=None, task_ids
     return {"started": True, "outcome": started["outcome"].value, "pipelineId": pipeline_uuid,
             "pipelineAlias": alias, "pipelineRunId": run_id,
             "message": clean_text(answer.get("message"), 300), "cause": clean_text(cause, 500),
-            "hint": hint}
+            "hint": hint, "note": None if declared_inputs(pipeline) is not None else
+            "Orchestra's answer listed no inputs for this pipeline: run_inputs was not checked"}
+
+
+def read_for_start(pipeline_id, body):
+    """The pipeline, read afresh for this start at its revision; a failed read starts nothing."""
+    try:
+        return read_pipeline(pipeline_id, start_revision(body))
+    except ApiError as exc:
+        raise type(exc)(f"{str(exc).rstrip('.')}; nothing was started.", exc.status) from None
+
+
+def start_revision(body):
+    """The revision a start body names, as GET /pipeline and /pipelines/data take it."""
+    return {name: body[field] for name, field in (("version", "versionNumber"),
+            ("branch", "branch"), ("commit", "commit")) if body.get(field) is not None}
+
+
+# What a start may carry, checked against the pipeline read for that start. The published spec
+# does not say how Orchestra treats a missing, mistyped or undeclared input or an unknown task
+# id, so these refusals are ours, and say so. Values are never converted.
+_INPUT_TYPES = {"string": (str,), "number": (int, float), "boolean": (bool,), "dict": (dict,),
+                "list": (list,)}
+
+
+def check_start(pipeline, body):
+    """Refuse (BadArgument, nothing sent) a start the pipeline does not declare: see above."""
+    declared = declared_inputs(pipeline)
+    problems = [] if declared is None else input_problems(declared, body.get("runInputs") or {})
+    if body.get("taskIds"):
+        known, groups = definition_task_ids(_definition_for_start(pipeline, body))
+        unknown = [t for t in dict.fromkeys(body["taskIds"]) if t not in known]
+        problems += [f"task id `{clean_text(t, 80)}` is a task group: pass its tasks' ids"
+                     for t in unknown if t in groups]
+        unknown = [clean_text(t, 80) for t in unknown if t not in groups]
+        if unknown:
+            problems.append(f"task_ids {', '.join(unknown[:10])} are not tasks of this pipeline "
+                            f"(its tasks: {', '.join(clean_text(t, 80) for t in known[:20])})")
+    if problems:
+        raise BadArgument("Not started, by our own check (Orchestra's published API is silent on "
+                          f"how it treats inputs and task ids): {'; '.join(problems[:8])}. "
+                          "get_pipeline shows what the pipeline declares.")
+
+
+def input_problems(declared, run_inputs):
+    """What is wrong with `run_inputs` for these declared inputs, one phrase each."""
+    problems = [f"run_inputs lacks the required input `{clean_text(name, 80)}` "
+                f"({clean_text(declared[name].get('type'), 20)})"
+                for name in required_inputs(declared) if name not in run_inputs]
+    names = ", ".join(clean_text(name, 80) for name in list(declared)[:15]) or "none"
+    for name, value in run_inputs.items():
+        spec, shown = declared.get(name), clean_text(name, 80)
+        wanted = _INPUT_TYPES.get(spec.get("type")) if spec and isinstance(spec.get("type"),
+                                                                           str) else None
+        if spec is None:
+            problems.append(f"`{shown}` is not an input of this pipeline (it declares: {names})")
+        elif wanted and (not isinstance(value, wanted)
+                         or (isinstance(value, bool) and bool not in wanted)):
+            got = "null (leave it out for the default)" if value is None else _shown(value)
+            problems.append(f"input `{shown}` must be a {spec['type']}, not {got}")
+    return problems
+
+
+def _definition_for_start(pipeline, body):
+    """GET /pipelines/data at the start's revision; a failed read starts nothing."""
+    try:
+        definition = api_get("/pipelines/data", {"pipeline_id": pipeline["id"],
+                                                 **start_revision(body)},
+                             label="the pipeline definition")
+    except OrchestraError as exc:
+        raise ApiError(f"task_ids could not be checked against the pipeline's tasks: "
+                       f"{str(exc).rstrip('.')}; nothing was started.") from None
+    if not isinstance(definition, dict) or not isinstance(definition.get("pipeline"), dict):
+        raise ApiError("task_ids could not be checked: Orchestra's definition of the pipeline "
+                       "lists no tasks; nothing was started.")
+    return definition
+
+
+def definition_task_ids(definition):
+    """(task ids, group ids) of a pipeline definition; tasks in groups are tasks."""
+    tasks, groups = [], []
+    for key, entry in definition["pipeline"].items():
+        if isinstance(entry, dict) and isinstance(entry.get("tasks"), dict):
+            tasks += list(entry["tasks"])
+            groups.append(key)
+        elif isinstance(entry, dict):
+            tasks.append(key)
+    return tasks, groups
 
 
 # ---- III.5 Logs and artifacts

@@ -47,8 +47,9 @@ REFERENCE = {
     ], "<= ~28 KB a call (fits as base64); save=true <= 4 GiB"),
     "trigger_pipeline": ([
         "started", "outcome", "pipelineId", "pipelineAlias", "pipelineRunId", "message", "cause",
-        "hint",
-    ], "never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old"),
+        "hint", "note",
+    ], "never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old, "
+       "and (our check) for inputs or task ids the pipeline does not declare"),
     "diagnose_pipeline_run": ([
         "run", "verdict", "taskCounts",
         "rootCauses[taskRunId, taskId, taskName, integration, integrationJob, status, "
@@ -75,8 +76,8 @@ REFERENCE = {
     ], "tail <= 30,000 bytes; grep: 50 matches, lines <= 4 KiB"),
     "list_pipelines": ([
         "total", "returned", "filter",
-        "pipelines[id, alias, name, paused, schedule, latestRunId, latestRunStatus, "
-        "latestRunCreatedAt]",
+        "pipelines[id, alias, name, paused, schedule, requiredInputs, latestRunId, "
+        "latestRunStatus, latestRunCreatedAt]",
         "truncated", "hint",
     ], "100 pipelines"),
     "get_pipeline": ([

@@ -128,5 +128,7 @@ def test_a_huge_pipeline_is_cut_to_fit_and_says_what_was_cut(api):
 
 def test_an_answer_for_another_pipeline_is_not_used(api):
     api.add(responses.GET, f"{BASE}/pipeline", json={"id": PIPELINE_ID, "alias": "other"})
-    result = m.call_tool("get_pipeline", {"pipeline_id": UUID})
-    assert result["isError"] and "no matching pipeline id" in result["content"][0]["text"]
+    for tool in ("get_pipeline", "trigger_pipeline"):
+        result = m.call_tool(tool, {"pipeline_id": UUID})
+        assert result["isError"] and "no matching pipeline id" in result["content"][0]["text"]
+    assert not [c for c in api.calls if c.request.method == "POST"]
