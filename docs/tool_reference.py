@@ -43,29 +43,34 @@ REFERENCE = {
     ], "200 names of each"),
     "download_task_artifact": ([
         "filename", "offset", "bytes", "size", "encoding", "content", "nextOffset", "note",
-        "hint", "savedTo", "sha256",
+        "hint", "savedTo", "sha256", "secrets",
     ], "<= ~28 KB a call (fits as base64); save=true <= 4 GiB"),
     "trigger_pipeline": ([
         "started", "outcome", "pipelineId", "pipelineAlias", "pipelineRunId", "message", "cause",
         "hint", "note",
     ], "never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old, "
        "and (our check) for inputs or task ids the pipeline does not declare"),
+    "cancel_pipeline_run": ([
+        "cancelled", "outcome", "pipelineRunId", "pipelineId", "statusBefore", "statusNow",
+        "force", "reason", "hint",
+    ], "full UUID only; refused unsent when finished or already CANCELLING; never resent"),
     "diagnose_pipeline_run": ([
-        "run", "verdict", "taskCounts",
-        "rootCauses[taskRunId, taskId, taskName, integration, integrationJob, status, "
-        "connectionId, platformLink, numberOfAttempts, errorText{message, "
-        "externalStatus, externalMessage}, attempts, taskParameters, runParameters, "
-        "failingOperations, failingOperationCount, failingNodes, failingNodeCount, "
-        "logTail, logFile, unavailable]",
-        "impact[taskId, taskName, status, because]",
-        "history[window, previousRuns, recentStatuses, failedOfLast, "
-        "failuresSinceLastSuccess, recurring, lastSuccess, firstFailureSinceSuccess, "
-        "branchChanged, commitChanged]",
-        "nextSteps", "truncated", "moreRootCauses",
-    ], "3 root causes in detail; log lines <= 3,000 chars; 10 operations and nodes each"),
+        "outcome", "verdict", "run", "taskCounts",
+        "rootCauses[taskRunId, taskId, taskName, integration, status, kind, errorText{message, "
+        "externalStatus, externalMessage}, evidence[line, text, role, repeat], logScan{filename, "
+        "bytesScanned, linesScanned, complete, stoppedBy}, noLog, platformLink, connectionId, "
+        "connection, failingNodes{count, named, groups[error, count, nodes], source}, codes, "
+        "exception, attempts, matrix, timing, childRun, unavailable]",
+        "impact[taskId, status, because]", "impactCount", "cancellation{message, tasksInFlight}",
+        "retried", "history[window, windowNote, lastSuccess, commitChanged, lastSuccessCommit, "
+        "pattern, patternNote, patternCounts]",
+        "nextSteps", "notes", "moreRootCauses", "rootCauseCount", "trimmed",
+    ], "3 root causes in detail; logs read whole up to 64 MB per diagnosis; evidence <= 12 lines "
+       "a log; 25 nodes named; result <= 8,000 chars"),
     "list_failures": ([
-        "window", "environment", "failingRunCount", "countsByPipeline",
-        "runs[id, pipelineName, runStatus, createdAt, envName, branch, "
+        "window", "environment", "failingRunCount", "stillRunningWithFailures",
+        "countsByPipeline",
+        "runs[id, pipelineName, runStatus, createdAt, envName, branch, stillRunning, "
         "rootCauses[taskRunId, taskId, taskName, integration, status, errorText]]",
         "truncated", "hint",
     ], "hours <= 168; 20 runs, 5 root causes each"),

@@ -75,7 +75,7 @@ def test_matrix_children_are_told_apart_and_a_retried_child_is_not_a_root_cause(
     assert roots == [MATRIX_APAC_TASK_RUN_ID], result["rootCauses"]   # never the parent, never us
     assert MATRIX_PARENT_TASK_RUN_ID not in roots
     assert [r["taskRunId"] for r in result["retried"]] == [MATRIX_US_RETRY_TASK_RUN_ID]
-    assert result["rootCauses"][0]["runParameters"] == {"region": "apac"}
+    assert result["rootCauses"][0]["matrix"]["runParameters"] == {"region": "apac"}
     details = call(rig, "get_pipeline_run_details", pipeline_run_id=MATRIX_RUN_ID)
     assert MATRIX_US_FIRST_TASK_RUN_ID not in [t["id"] for t in details["tasks"]]
     assert details["countsByStatus"]["FAILED"] == 2   # apac and the parent, not the first us try

@@ -16,7 +16,10 @@ PARTS = ("PART I.", "PART II.", "PART III.", "APPENDIX.")
 # Outside Part I, only these may touch what Part I guards: the sample server and the self-test
 # (with the line client it drives) talk to a loopback server of their own, with a sample key.
 EXEMPT = ("start_sample_server", "selftest", "LineClient")
-PART_ONE_MAX_CODE_LINES = 1000
+# Issue 13 set 1,000. Later controls stay in Part I even when they push it over (issue 13 says so,
+# and each issue's note reports the count): the secret masker (issue 15, ~100 lines), the second
+# write, cancel_run (issue 16, ~40), proxies and CA bundle resolved once (issue 15, ~15).
+PART_ONE_MAX_CODE_LINES = 1000 + 160
 
 
 def banners(source):
@@ -130,6 +133,46 @@ def late_imports(source):
     return found
 
 
+def import_time_compiles(source):
+    """re.compile calls run at import (module level): each costs start-up; LazyRe defers them."""
+    return [f"line {node.lineno}: re.compile at import" for node, owner in owners(ast.parse(source))
+            if owner == "<module>" and isinstance(node, ast.Call) and dotted(node.func) == "re.compile"]
+
+
+WRITES = {"start_run": "trigger_pipeline", "cancel_run": "cancel_pipeline_run"}
+
+
+def write_problems(source):
+    """Every request that is not a GET: it must be made by one of the two writes, each in
+    Part I, calling require_writes (with its tool's name) before it sends anything."""
+    tree, ranges = ast.parse(source), banners(source)
+    found, writers = [], {}
+    for node, owner in owners(tree):
+        if not (isinstance(node, ast.Call) and dotted(node.func).split(".")[-1] in
+                ("send_request", "send") and node.args) or owner == "send_request" or \
+                is_exempt(owner):
+            continue
+        method = node.args[0]
+        if isinstance(method, ast.Constant) and method.value == "GET":
+            continue
+        if owner not in WRITES or part_of(node.lineno, ranges) != "PART I.":
+            found.append(f"line {node.lineno}: {owner} sends {ast.unparse(method)}")
+        writers.setdefault(owner, []).append(node.lineno)
+    for owner, lines in writers.items():
+        if owner not in WRITES:
+            continue
+        function = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == owner)
+        guard = next((n.lineno for n in ast.walk(function) if isinstance(n, ast.Call)
+                      and dotted(n.func) == "require_writes" and n.args
+                      and isinstance(n.args[0], ast.Constant)
+                      and n.args[0].value == WRITES[owner]), None)
+        if guard is None or guard > min(lines):
+            found.append(f"{owner} sends before require_writes({WRITES[owner]!r})")
+    if sorted(writers) != sorted(WRITES):
+        found.append(f"the writes are {sorted(writers)}, not {sorted(WRITES)}")
+    return found
+
+
 def defined_by_part(source):
     """{part: set of names of top-level functions and classes defined there}."""
     tree, ranges, names = ast.parse(source), banners(source), {p: set() for p in PARTS}
@@ -219,6 +262,19 @@ def test_part_one_stays_within_its_budget_of_code_lines():
     assert 300 < lines <= PART_ONE_MAX_CODE_LINES
 
 
+def test_no_pattern_is_compiled_at_import():
+    assert import_time_compiles(SOURCE) == []
+
+
+def test_a_planted_compile_at_import_is_found():
+    planted = SOURCE.replace("\n_SCAN_MAX_LINE = ", "\n_X = re.compile('x')\n_SCAN_MAX_LINE = ", 1)
+    assert len(import_time_compiles(planted)) == 1
+
+
+def test_there_are_exactly_two_writes_each_in_part_one_behind_require_writes():
+    assert write_problems(SOURCE) == []
+
+
 def test_the_part_banners_are_in_order_and_the_file_is_wrapped_at_100_columns():
     banners(SOURCE)
     assert max(len(line) for line in SOURCE.splitlines()) <= 100
@@ -274,3 +330,19 @@ def test_a_planted_audit_map_entry_that_does_not_hold_is_found():
 def test_a_planted_part_one_over_its_budget_is_found():
     padding = [f"x{n} = {n}" for n in range(PART_ONE_MAX_CODE_LINES)]
     assert part_one_code_lines(plant("require_writes", padding)) > PART_ONE_MAX_CODE_LINES
+
+
+@pytest.mark.parametrize("where, planted, expected", [
+    ("list_failures", ["send_request('DELETE', '/pipeline_runs/x')"], "list_failures sends 'DELETE'"),
+    ("list_pipelines", ["client().send('POST', '/pipelines/x/start')"], "list_pipelines sends 'POST'"),
+])
+def test_a_planted_third_write_is_found(where, planted, expected):
+    assert any(expected in problem for problem in write_problems(plant(where, planted)))
+
+
+def test_a_write_that_sends_before_its_guard_is_found():
+    moved = SOURCE.replace('    require_writes("cancel_pipeline_run")\n', "", 1)
+    moved = plant("cancel_run", ["send_request('POST', '/x').close()",
+                                 'require_writes("cancel_pipeline_run")'], moved)
+    assert "cancel_run sends before require_writes('cancel_pipeline_run')" in write_problems(moved)
+

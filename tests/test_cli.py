@@ -163,29 +163,30 @@ def test_demo_mode_serves_sample_data_labelled_as_such(tmp_path):
         server.close()
 
 
-def demo_downloads():
-    tmp = os.environ.get("TMPDIR", "/tmp")
+def demo_downloads(tmp):
     return {name for name in os.listdir(tmp) if name.startswith("orchestra-mcp-demo-")}
 
 
 @pytest.mark.parametrize("how", ["eof", "sigint", "sigterm"])
 def test_demo_save_writes_to_a_temporary_directory_removed_on_every_exit(tmp_path, how):
-    before = demo_downloads()
-    server = RawServer(offline_env(tmp_path), args=["--demo"])
+    tmp = tmp_path / "tmp"   # its own TMPDIR: other processes' demo directories never count
+    tmp.mkdir()
+    before = demo_downloads(tmp)
+    server = RawServer(offline_env(tmp_path, TMPDIR=str(tmp)), args=["--demo"])
     try:
         server.initialize()
         is_error, saved = server.call("download_task_artifact", pipeline_run_id="8e808ad7",
                                       task_run_id=orchestra_mcp.SAMPLE_DBT_TASK, filename="run_results.json", save=True)
         assert not is_error and os.path.isfile(saved["savedTo"]), saved
-        assert not saved["savedTo"].startswith(str(tmp_path))   # never the user's cache
-        assert demo_downloads() - before
+        assert saved["savedTo"].startswith(str(tmp) + os.sep)   # a temp dir, never the user's cache
+        assert demo_downloads(tmp) - before
         if how == "eof":
             server.process.stdin.close()
         else:
             server.process.send_signal(signal.SIGINT if how == "sigint" else signal.SIGTERM)
         server.process.wait(timeout=EXIT_GUARD_S)
         assert not os.path.exists(saved["savedTo"])
-        assert demo_downloads() == before
+        assert demo_downloads(tmp) == before
     finally:
         server.close()
 

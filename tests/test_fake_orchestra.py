@@ -1,10 +1,13 @@
 """Tests of the fake Orchestra API itself: every rule the integration tests rely on."""
 
+import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +15,10 @@ import pytest
 import requests
 from conftest import NON_ENTERPRISE_KEY
 
+import api_contract
 import fake_orchestra as fo
+import secret_corpus as corpus
+import triage_cases
 from fake_orchestra import FakeOrchestra
 
 AUTH = {"Authorization": "Bearer test-key"}
@@ -593,7 +599,7 @@ def test_a_big_artifact_streams_deterministically_with_ranges():
 # -- starting pipelines --------------------------------------------------------------------------------
 
 def test_starting_a_pipeline_creates_a_run_that_goes_created_running_succeeded():
-    with FakeOrchestra(runs=0, run_seconds=0.6) as fake:
+    with FakeOrchestra(runs=0, run_seconds=600) as fake:
         response = post(fake, f"/pipelines/{fo.PIPELINE_ALIAS}/start")
         assert response.status_code == 200
         body = response.json()
@@ -601,12 +607,9 @@ def test_starting_a_pipeline_creates_a_run_that_goes_created_running_succeeded()
         assert body["message"] == "Pipeline run created successfully"
         run_id = body["pipelineRunId"]
         seen = []
-        deadline = time.monotonic() + 5
-        while (not seen or seen[-1] != "SUCCEEDED") and time.monotonic() < deadline:
-            status = get(fake, f"/pipeline_runs/{run_id}/status").json()["runStatus"]
-            if not seen or seen[-1] != status:
-                seen.append(status)
-            time.sleep(0.02)
+        for advance_s in (0, 250, 400):   # the fake's clock moved on: no race with a loaded machine
+            fake.workspace._monotonic0 -= advance_s
+            seen.append(get(fake, f"/pipeline_runs/{run_id}/status").json()["runStatus"])
         assert seen == ["CREATED", "RUNNING", "SUCCEEDED"]
         listed = get(fake, "/pipeline_runs", pipeline_ids=fo.PIPELINE_ID).json()["results"][0]
         assert listed["id"] == run_id and listed["completedAt"] is not None
@@ -1324,3 +1327,581 @@ def test_an_old_failure_is_listed_per_run_only_where_the_mode_keeps_it(fakes, mo
     assert logs == [fo.DEBUG_LOG_FILENAME, fo.DBT_LOG_FILENAME]
     text = dbt_log(fake, run=fo.OLD_FAILED_RUN_ID, task=fo.OLD_FAILED_TASK_RUN_ID).text
     assert "ERROR=1" in text
+
+
+# -- triage cases (issue #15) ------------------------------------------------------------------------------
+
+
+def per_run(fake, run_id, **params):
+    """Every task run of a run (superseded ones too where the mode lists them), in listing order."""
+    rows, page = [], 1
+    while True:
+        body = get(fake, f"/pipeline_runs/{run_id}/task_runs", page=page, page_size=50, **params).json()
+        rows += body["results"]
+        if page * 50 >= body["total"]:
+            return rows
+        page += 1
+
+
+def download(fake, run_id, task_run_id, filename, what="logs", headers=None):
+    return requests.get(fake.base_url + log_url(run_id, task_run_id, what) + "/download",
+                        params={"filename": filename}, headers={**AUTH, **(headers or {})}, timeout=30)
+
+
+def log_text(fake, run_id, task_run_id, filename):
+    response = download(fake, run_id, task_run_id, filename)
+    assert response.status_code == 200, response.text
+    return response.content.decode()
+
+
+def operations_of(fake, task_run_id):
+    return get(fake, "/operations", task_run_id=task_run_id, page_size=100, **window(fake, days=6.9)).json()["results"]
+
+
+def text_lines(text):
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+# The 3.9 MB log: the error at 40 %, retries after it, the same bytes for every read and range.
+
+def test_the_quota_log_has_its_decisive_error_at_forty_percent_then_two_megabytes_of_retries(fake):
+    (task,) = [r for r in per_run(fake, fo.QUOTA_RUN_ID) if r["status"] == "FAILED"]
+    assert task["id"] == fo.QUOTA_TASK_RUN_ID and "090073" not in task["externalMessage"]
+    assert "gave up after 330 retries" in task["externalMessage"]
+    assert get(fake, log_url(fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID)).json()["filenames"] == [fo.QUOTA_LOG_FILENAME]
+    response = download(fake, fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME)
+    assert response.status_code == 200 and response.headers["x-file-status"] == "READY"
+    data = response.content
+    assert 3.5e6 < len(data) < 4.5e6
+    at = data.index(b"090073")
+    assert data.count(b"090073") == 1 and data.count(fo.QUOTA_ERROR.encode()) == 1
+    assert 0.38 < at / len(data) < 0.42
+    before, after = data[:at], data[at:]
+    assert b"Retrying in" not in before and before.count(b"[SUCCESS 5,000 rows") == fo.QUOTA_LOADED_BATCHES
+    retries = re.findall(rb"Retrying in 5s \(attempt (\d+)/330\)", after)
+    assert len(retries) == fo.QUOTA_RETRIES * fo.QUOTA_WORKERS and retries[0] == b"1" and retries[-1] == b"330"
+    assert sum(len(line) for line in after.split(b"\n") if b"Retrying in 5s" in line) > 2_000_000
+    tail = data[-4096:].decode()
+    assert "gave up after 330 retries" in tail and tail.endswith("exited with code 1\n")
+    assert b"090073" not in data[-2_000_000:] and b"090073" not in data[:1_000_000]
+
+
+def test_the_quota_log_serves_the_same_bytes_for_every_read_and_range(fake):
+    first = download(fake, fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME).content
+    again = download(fake, fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME).content
+    assert hashlib.sha256(first).digest() == hashlib.sha256(again).digest()
+    size, at = len(first), first.index(b"090073")
+    for start, stop in ((0, 99), (at - 5000, at + 5000), (MIB - 7, MIB + 7), (2 * MIB - 1, 3 * MIB + 1),
+                        (size - 10, size - 1)):
+        part = download(fake, fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME,
+                        headers={"Range": f"bytes={start}-{stop}"})
+        assert part.status_code == 206 and part.content == first[start:stop + 1]
+        assert part.headers["content-range"] == f"bytes {start}-{stop}/{size}"
+    tail = download(fake, fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME,
+                    headers={"Range": "bytes=-8192"})
+    assert tail.content == first[-8192:] and b"090073" not in tail.content
+
+
+def test_the_quota_log_is_made_on_demand_and_never_held_whole():
+    content = fo.LinesContent(lambda: fo.quota_log_parts(fo.to_us(datetime(2026, 11, 23, 1, tzinfo=timezone.utc))))
+    content.open(0)
+    assert content.size > 3_500_000
+    whole = b"".join(content.chunks(0, content.size))
+    assert b"".join(content.chunks(0, content.size)) == whole
+    # What a read leaves behind: the literal lines (a few KB) and, per run of records, an offset per block.
+    kept = [value for part in content._parts for value in vars(part).values()]
+    assert sum(len(v) for v in kept if isinstance(v, (bytes, str))) < 10_000
+    assert sum(len(v) for v in kept if isinstance(v, list) and v and isinstance(v[0], int)) < 200
+    middle = whole.index(b"090073") - MIB // 2
+    tracemalloc.start()
+    try:
+        (chunk,) = content.chunks(middle, middle + MIB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert chunk == whole[middle:middle + MIB] and peak < 3 * MIB   # a chunk is made alone
+
+
+# Line labels.
+
+def test_line_labels_say_success_progress_error_or_other_for_every_line_of_the_quota_log(fake):
+    text = log_text(fake, fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME)
+    lines = text_lines(text)
+    labels = fake.line_labels(fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME)
+    assert len(labels) == len(lines) and set(labels) == set(fo.LINE_LABELS)
+    assert labels == fo.label_lines(lines)   # the labels given at generation are the rule's
+    assert [(label, line) for label, line in fake.labelled_lines(
+        fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME)] == list(zip(labels, lines, strict=True))
+    by_text = dict(zip(lines, labels, strict=True))
+    assert by_text[next(line for line in lines if "090073" in line)] == "error"
+    assert {by_text[line] for line in lines if "Retrying in 5s" in line or "still waiting" in line} == {"progress"}
+    assert {by_text[line] for line in lines if "[SUCCESS 5,000 rows" in line} == {"success"}
+    assert labels[-3:] == ["error", "error", "error"]
+    noise = sum(len(line) for line, label in zip(lines, labels, strict=True) if label in ("success", "progress"))
+    assert noise / sum(len(line) for line in lines) > 0.95
+    assert fo.line_labels(fo.QUOTA_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME) == labels
+
+
+CASE_LOGS = [   # (run, task run, filename): every log of the triage cases
+    (fo.FAILED_RUN_ID, fo.FAILED_DBT_TASK_RUN_ID, fo.DBT_LOG_FILENAME),
+    (fo.FAILED_RUN_ID, fo.FAILED_DBT_TASK_RUN_ID, fo.DEBUG_LOG_FILENAME),
+    (fo.PYTHON_FAIL_RUN_ID, fo.PYTHON_FAIL_TASK_RUN_ID, "1/run_script"),
+    (fo.RETRIED_RUN_ID, fo.RETRIED_TASK_RUN_ID, "2/run_script"),
+    (fo.CASCADE_RUN_ID, fo.CASCADE_CONSEQUENCE_TASK_RUN_ID, "1/run_script"),
+    (fo.MATRIX_RUN_ID, fo.MATRIX_APAC_TASK_RUN_ID, "1/run_script"),
+    (fo.USER_CANCELLED_RUN_ID, fo.USER_CANCELLED_TASK_RUN_ID, fo.DBT_LOG_FILENAME),
+    (fo.USER_CANCELLED_RUN_ID, fo.USER_CANCELLED_LAGGING_TASK_RUN_ID, "1/run_script"),
+    (fo.RUNNING_FAILED_RUN_ID, fo.RUNNING_FAILED_TASK_RUN_ID, "1/query_job"),
+    (fo.RUNNING_FAILED_RUN_ID, fo.RUNNING_ACTIVE_TASK_RUN_IDS["RUNNING"], "1/run_script"),
+    (fo.FLAKY_RUN_ID, fo.FLAKY_FIRST_TASK_RUN_ID, "1/run_script"),
+    (fo.FLAKY_RUN_ID, fo.FLAKY_RETRY_TASK_RUN_ID, "2/run_script"),
+    (fo.TIMEOUT_RUN_ID, fo.TIMEOUT_TASK_RUN_ID, "1/run_script"),
+    (fo.DBT_MANY_RUN_ID, fo.DBT_MANY_TASK_RUN_ID, fo.DBT_LOG_FILENAME),
+    (fo.COMPILE_RUN_ID, fo.COMPILE_TASK_RUN_ID, "1/dbt run"),
+    (fo.CHILD_RUN_ID, fo.CHILD_ROOT_TASK_RUN_ID, "1/run_query"),
+    (fo.NOT_AUTH_RUN_ID, fo.NOT_AUTH_TASK_RUN_ID, "1/run_script"),
+    (fo.INJECTION_RUN_ID, fo.INJECTION_TASK_RUN_ID, "1/run_script"),
+    (fo.SECRETS_RUN_ID, fo.SECRETS_PYTHON_TASK_RUN_ID, "1/run_script"),
+    (fo.SECRETS_RUN_ID, fo.SECRETS_DBT_TASK_RUN_ID, fo.DBT_LOG_FILENAME),
+]
+
+
+@pytest.mark.parametrize("run_id, task_run_id, filename", CASE_LOGS)
+def test_every_case_log_has_one_label_per_served_line(fake, run_id, task_run_id, filename):
+    lines = text_lines(log_text(fake, run_id, task_run_id, filename))
+    labels = fake.line_labels(run_id, task_run_id, filename)
+    assert len(labels) == len(lines) and set(labels) <= set(fo.LINE_LABELS)
+    assert labels == fo.line_labels(run_id, task_run_id, filename)   # neither clock nor seed matter
+
+
+def labelled(fake, run_id, task_run_id, filename):
+    return list(fake.labelled_lines(run_id, task_run_id, filename))
+
+
+def test_dbt_lines_are_labelled_by_what_they_say(fake):
+    pairs = labelled(fake, fo.DBT_MANY_RUN_ID, fo.DBT_MANY_TASK_RUN_ID, fo.DBT_LOG_FILENAME)
+    def label_of(fragment):
+        return {label for label, line in pairs if fragment in line}
+    assert label_of(" OK created ") == label_of(" PASS ") == label_of("SQL status: SUCCESS") == {"success"}
+    assert label_of(" START ") == {"progress"}
+    assert label_of(" FAIL 14 ") == label_of("ERROR creating") == label_of("Completed with 5 errors") == {"error"}
+    assert label_of("invalid identifier 'PLAN_TIER'") == label_of("Got 3 results") == {"error"}
+    assert label_of("Done. PASS=14") == label_of("[SKIP]") == label_of("Began running node") == {"other"}
+    nightly = labelled(fake, fo.FAILED_RUN_ID, fo.FAILED_DBT_TASK_RUN_ID, fo.DBT_LOG_FILENAME)
+    assert sum(label == "success" for label, _ in nightly) >= 41 * 2   # each pass: a result and a SQL status
+    assert {label for label, line in nightly if "ORDER_TOTAL_USD" in line} == {"error"}
+
+
+def test_tracebacks_and_database_errors_are_error_blocks_progress_is_progress(fake):
+    injection = labelled(fake, fo.INJECTION_RUN_ID, fo.INJECTION_TASK_RUN_ID, "1/run_script")
+    start = next(i for i, (_, line) in enumerate(injection) if line.startswith("Traceback"))
+    assert {label for label, _ in injection[start:]} == {"error"}
+    assert (dict((line, label) for label, line in injection))[fo.INJECTION_LINE] == "error"
+    timeout = labelled(fake, fo.TIMEOUT_RUN_ID, fo.TIMEOUT_TASK_RUN_ID, "1/run_script")
+    assert [label for label, line in timeout if "Processed" in line] == ["progress"] * 20
+    assert [label for label, line in timeout if line.startswith("[orchestra] Task exceeded")] == ["error"]
+    postgres = labelled(fake, fo.CHILD_RUN_ID, fo.CHILD_ROOT_TASK_RUN_ID, "1/run_query")
+    assert [label for label, _ in postgres] == ["other", "other", "error", "error", "error", "error", "error"]
+    not_auth = labelled(fake, fo.NOT_AUTH_RUN_ID, fo.NOT_AUTH_TASK_RUN_ID, "1/run_script")
+    assert {label for label, line in not_auth if "loaded 401 rows" in line} == {"progress"}
+    assert {label for label, line in not_auth if "authenticator=SNOWFLAKE_JWT" in line} == {"other"}
+
+
+def test_labels_of_a_log_that_is_not_there_are_a_key_error(fake):
+    with pytest.raises(KeyError):
+        fake.line_labels(fo.SAAS_FAIL_RUN_ID, fo.SAAS_FAIL_TASK_RUN_ID, "1/run_script")
+    with pytest.raises(KeyError):
+        fake.line_labels(fo.FAILED_RUN_ID, fo.QUOTA_TASK_RUN_ID, fo.QUOTA_LOG_FILENAME)
+
+
+# Cancelled, cancelling, running with a failure.
+
+def statuses(rows):
+    return {r["taskId"]: r["status"] for r in rows}
+
+
+def test_a_run_cancelled_by_another_user_says_who_and_why(fake):
+    run = get(fake, f"/pipeline_runs/{fo.USER_CANCELLED_RUN_ID}/status").json()
+    assert run["runStatus"] == "CANCELLED" and run["message"] == fo.USER_CANCELLED_MESSAGE
+    assert "jane.doe@acme.io" in run["message"] and run["completedAt"]
+    assert run["triggeredBy"][0]["triggerType"] == "SCHEDULED" and "userId" not in run["triggeredBy"][0]
+    rows = per_run(fake, fo.USER_CANCELLED_RUN_ID)
+    assert statuses(rows) == {"sync_billing": "SUCCEEDED", "dbt_revenue": "CANCELLED", "export_revenue": "CANCELLING",
+                              "refresh_revenue_dashboard": "SKIPPED", "notify_finance": "SKIPPED"}
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[fo.USER_CANCELLED_TASK_RUN_ID]["startedAt"] and by_id[fo.USER_CANCELLED_TASK_RUN_ID]["completedAt"]
+    assert by_id[fo.USER_CANCELLED_LAGGING_TASK_RUN_ID]["completedAt"] is None
+    assert {r["id"] for r in rows if r["status"] == "SKIPPED"} == set(fo.USER_CANCELLED_SKIPPED_TASK_RUN_IDS)
+    assert all(r["startedAt"] is None for r in rows if r["status"] == "SKIPPED")
+    cancelled = get(fake, f"/pipeline_runs/{fo.CANCELLED_RUN_ID}/status").json()   # the older one is unchanged
+    assert (cancelled["runStatus"], cancelled["envName"], cancelled["message"]) == (
+        "CANCELLED", "Staging", "Pipeline run cancelled by a user.")
+
+
+def test_a_run_still_cancelling_has_no_end_and_running_tasks(fake):
+    run = get(fake, f"/pipeline_runs/{fo.CANCELLING_RUN_ID}/status").json()
+    assert (run["runStatus"], run["completedAt"], run["message"]) == ("CANCELLING", None, fo.CANCELLING_MESSAGE)
+    assert run["triggeredBy"][0]["triggerType"] == "MANUAL"
+    rows = per_run(fake, fo.CANCELLING_RUN_ID)
+    assert statuses(rows) == {"sync_billing": "SUCCEEDED", "dbt_revenue": "CANCELLING", "export_revenue": "RUNNING",
+                              "refresh_revenue_dashboard": "CREATED", "notify_finance": "CREATED"}
+    assert next(r for r in rows if r["status"] == "CANCELLING")["id"] == fo.CANCELLING_TASK_RUN_ID
+    listed = get(fake, "/pipeline_runs", status="CANCELLING", **window(fake, hours=1)).json()["results"]
+    assert fo.CANCELLING_RUN_ID in [r["id"] for r in listed]
+
+
+def test_a_forced_cancel_ends_the_cancelling_run_and_a_plain_one_changes_nothing(fresh_fake):
+    fake = fresh_fake(runs=0)
+    assert cancel(fake, fo.CANCELLING_RUN_ID).status_code == 204
+    assert get(fake, f"/pipeline_runs/{fo.CANCELLING_RUN_ID}/status").json()["runStatus"] == "CANCELLING"
+    assert cancel(fake, fo.CANCELLING_RUN_ID, {"force": True}).status_code == 204
+    run = get(fake, f"/pipeline_runs/{fo.CANCELLING_RUN_ID}/status").json()
+    assert run["runStatus"] == "CANCELLED" and run["completedAt"]
+    assert statuses(per_run(fake, fo.CANCELLING_RUN_ID)) == {
+        "sync_billing": "SUCCEEDED", "dbt_revenue": "CANCELLED", "export_revenue": "CANCELLED",
+        "refresh_revenue_dashboard": "SKIPPED", "notify_finance": "SKIPPED"}
+    assert cancel(fake, fo.CANCELLING_RUN_ID).status_code == 400
+
+
+def test_a_running_run_can_already_have_a_failed_bigquery_task(fake):
+    run = get(fake, f"/pipeline_runs/{fo.RUNNING_FAILED_RUN_ID}/status").json()
+    assert (run["runStatus"], run["completedAt"]) == ("RUNNING", None)
+    rows = per_run(fake, fo.RUNNING_FAILED_RUN_ID)
+    by_id = {r["id"]: r for r in rows}
+    failed = by_id[fo.RUNNING_FAILED_TASK_RUN_ID]
+    assert (failed["status"], failed["integration"], failed["integrationJob"], failed["externalStatus"]) == (
+        "FAILED", "GCP_BIG_QUERY", "GCP_BQ_RUN_QUERY_JOB", "403")
+    assert fo.BIGQUERY_ERROR in failed["externalMessage"] and "quotaExceeded" in failed["externalMessage"]
+    assert {status: by_id[task_run_id]["status"] for status, task_run_id in fo.RUNNING_ACTIVE_TASK_RUN_IDS.items()} == {
+        status: status for status in fo.RUNNING_ACTIVE_TASK_RUN_IDS}
+    assert statuses(rows)["model_ads"] == "CREATED"
+    log = log_text(fake, fo.RUNNING_FAILED_RUN_ID, fo.RUNNING_FAILED_TASK_RUN_ID, "1/query_job")
+    assert "google.api_core.exceptions.Forbidden: 403 Quota exceeded" in log
+    writing = download(fake, fo.RUNNING_FAILED_RUN_ID, fo.RUNNING_ACTIVE_TASK_RUN_IDS["RUNNING"], "1/run_script")
+    assert writing.headers["x-file-status"] == "WRITING"
+
+
+# A flaky task, a timeout, a SaaS sync without logs.
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_a_flaky_task_failed_then_succeeded_in_a_succeeded_run_in_every_mode(fakes, mode):
+    fake, switches = fakes[mode], fo.MODES[mode]
+    assert get(fake, f"/pipeline_runs/{fo.FLAKY_RUN_ID}/status").json()["runStatus"] == "SUCCEEDED"
+    rows = per_run(fake, fo.FLAKY_RUN_ID, include_superseded="true")
+    attempts = sorted((r for r in rows if r["taskId"] == "fetch_fx_rates"), key=lambda r: r["createdAt"])
+    assert [(r["id"], r["status"]) for r in attempts] == [
+        (fo.FLAKY_FIRST_TASK_RUN_ID, "FAILED"), (fo.FLAKY_RETRY_TASK_RUN_ID, "SUCCEEDED")]
+    identity = {(r["taskId"], r["taskName"], json.dumps(r["taskParameters"], sort_keys=True), r["numberOfAttempts"])
+                for r in attempts}
+    assert len(identity) == 1 and attempts[0]["numberOfAttempts"] == 2
+    if switches["attempt_number"]:
+        assert [r["attemptNumber"] for r in attempts] == [1, 2]
+    else:
+        assert all("attemptNumber" not in r for r in rows)
+    default = {r["id"] for r in per_run(fake, fo.FLAKY_RUN_ID)}
+    assert (fo.FLAKY_FIRST_TASK_RUN_ID in default) is not switches["per_run_include_superseded"]
+    assert "Connection refused" in attempts[0]["externalMessage"]
+    logs = get(fake, log_url(fo.FLAKY_RUN_ID, fo.FLAKY_RETRY_TASK_RUN_ID)).json()
+    assert logs["filenames"] == ["1/run_script", "2/run_script"]
+    assert log_text(fake, fo.FLAKY_RUN_ID, fo.FLAKY_RETRY_TASK_RUN_ID, "2/run_script").endswith("finished OK\n")
+
+
+def test_a_timeout_stands_out_against_the_pipelines_usual_duration(fake):
+    run = get(fake, f"/pipeline_runs/{fo.TIMEOUT_RUN_ID}/status").json()
+    (task,) = [r for r in per_run(fake, fo.TIMEOUT_RUN_ID) if r["status"] == "FAILED"]
+    assert (task["id"], task["message"], task["externalStatus"]) == (
+        fo.TIMEOUT_TASK_RUN_ID, fo.TIMEOUT_MESSAGE, "TIMED_OUT")
+    seconds = (datetime.fromisoformat(task["completedAt"]) - datetime.fromisoformat(task["startedAt"])).total_seconds()
+    assert fo.TIMEOUT_SECONDS <= seconds < fo.TIMEOUT_SECONDS + 30
+    definition = get(fake, "/pipelines/data", pipeline_id=fo.DEDUP_PIPELINE_ID).json()
+    assert definition["pipeline"]["dedupe_orders"]["configuration"] == {"retries": 0, "timeout": fo.TIMEOUT_SECONDS}
+    log = text_lines(log_text(fake, fo.TIMEOUT_RUN_ID, fo.TIMEOUT_TASK_RUN_ID, "1/run_script"))
+    progress = [line for line in log if re.search(r"Processed [\d,]+ of 9,800,000 rows \(\d+%\)$", line)]
+    assert len(progress) == 20 and "Processed 1,176,000 of 9,800,000 rows (12%)" in progress[7]
+    assert log[-2].startswith("[orchestra] Task exceeded its timeout of 3600 seconds")
+    created = datetime.fromisoformat(run["createdAt"])
+    history = get(fake, "/pipeline_runs", pipeline_ids=fo.DEDUP_PIPELINE_ID, status="SUCCEEDED",
+                  time_from=(created - timedelta(days=6, hours=23)).isoformat(), time_to=created.isoformat()).json()
+    durations = [(datetime.fromisoformat(r["completedAt"]) - datetime.fromisoformat(r["startedAt"])).total_seconds()
+                 for r in history["results"]]
+    assert len(durations) == 6 and max(durations) < 900 < fo.TIMEOUT_SECONDS / 3
+
+
+def test_an_airbyte_sync_without_logs_carries_its_cause_in_the_messages_only(fake):
+    rows = per_run(fake, fo.SAAS_FAIL_RUN_ID)
+    (task,) = [r for r in rows if r["status"] == "FAILED"]
+    assert (task["id"], task["integration"], task["integrationJob"], task["connectionId"]) == (
+        fo.SAAS_FAIL_TASK_RUN_ID, "AIRBYTE_CLOUD", "AIRBYTE_CLOUD_JOB", fo.AIRBYTE_CONNECTION_ID)
+    assert "HTTP 429 from Shopify API after 10 attempts" in task["externalMessage"]
+    assert task["externalMessage"].startswith("Failure reason: Source connector failed")
+    for what in ("logs", "artifacts"):
+        assert get(fake, log_url(fo.SAAS_FAIL_RUN_ID, fo.SAAS_FAIL_TASK_RUN_ID, what)).json()["filenames"] == []
+    assert statuses(rows)["model_shopify"] == "SKIPPED"
+    connections = {c["connectionId"]: c for c in get(fake, "/integrations/connections").json()}
+    assert connections[fo.AIRBYTE_CONNECTION_ID]["authStatus"] == "SUCCEEDED"
+
+
+# Five dbt failures in one task; a compile error; a child run.
+
+def test_one_dbt_task_with_three_failing_models_and_two_failing_tests(fake):
+    (task,) = [r for r in per_run(fake, fo.DBT_MANY_RUN_ID) if r["status"] == "FAILED"]
+    assert task["id"] == fo.DBT_MANY_TASK_RUN_ID and "fct_mrr" in task["externalMessage"]
+    assert "fct_invoice_lines" not in task["externalMessage"]    # only the first error
+    log = log_text(fake, fo.DBT_MANY_RUN_ID, fo.DBT_MANY_TASK_RUN_ID, fo.DBT_LOG_FILENAME)
+    summary = log[log.index("Completed with 5 errors, 0 partial successes, and 0 warnings:"):]
+    for unique_id in (*fo.DBT_MANY_FAILED_MODELS, *fo.DBT_MANY_FAILED_TESTS):
+        name = unique_id.split(".")[-1]
+        assert (f"Database Error in model {name} " if unique_id.startswith("model.")
+                else f"Failure in test {name} ") in summary
+    assert summary.count("invalid identifier 'PLAN_TIER'") == 2 and summary.count("configured to fail if != 0") == 2
+    assert log.endswith("Done. PASS=14 WARN=0 ERROR=5 SKIP=4 NO-OP=0 TOTAL=23\n")
+    assert len(re.findall(r"\d+ of 23 ERROR creating", log)) == 3 and len(re.findall(r"\d+ of 23 FAIL \d+", log)) == 2
+    results = download(fake, fo.DBT_MANY_RUN_ID, fo.DBT_MANY_TASK_RUN_ID, "run_results.json", "artifacts").json()
+    by_status = {}
+    for result in results["results"]:
+        by_status.setdefault(result["status"], []).append(result["unique_id"])
+    assert sorted(by_status["error"]) == sorted(fo.DBT_MANY_FAILED_MODELS)
+    assert sorted(by_status["fail"]) == sorted(fo.DBT_MANY_FAILED_TESTS)
+    assert (len(by_status["success"]) + len(by_status["pass"]), len(by_status["skipped"])) == (14, 4)
+    failing = [r for r in results["results"] if r["status"] in ("error", "fail")]
+    groups = {re.sub(r"error line \d+ at position \d+|Got \d+ results|model \w+ \(models/[\w/]+\.sql\)|"
+                     r"compiled code at \S+", "", r["message"]) for r in failing}
+    assert len(groups) == 3
+    assert {r["failures"] for r in failing if r["status"] == "fail"} == {14, 3}
+    operations = operations_of(fake, fo.DBT_MANY_TASK_RUN_ID)
+    assert len(operations) == 23
+    assert sorted(o["operationName"] for o in operations if o["operationStatus"] == "FAILED") == sorted(
+        (*fo.DBT_MANY_FAILED_MODELS, *fo.DBT_MANY_FAILED_TESTS))
+
+
+def test_a_compile_error_is_only_in_the_log(fake):
+    (task,) = per_run(fake, fo.COMPILE_RUN_ID)
+    assert (task["id"], task["status"], task["externalMessage"]) == (fo.COMPILE_TASK_RUN_ID, "FAILED", None)
+    assert "Compilation" not in task["message"]
+    assert get(fake, log_url(fo.COMPILE_RUN_ID, fo.COMPILE_TASK_RUN_ID, "artifacts")).json() == {"filenames": []}
+    missing = download(fake, fo.COMPILE_RUN_ID, fo.COMPILE_TASK_RUN_ID, "run_results.json", "artifacts")
+    assert missing.status_code == 404
+    assert get(fake, log_url(fo.COMPILE_RUN_ID, fo.COMPILE_TASK_RUN_ID)).json()["filenames"] == [
+        fo.DEBUG_LOG_FILENAME, "1/dbt run"]
+    log = log_text(fake, fo.COMPILE_RUN_ID, fo.COMPILE_TASK_RUN_ID, "1/dbt run")
+    assert fo.COMPILE_ERROR in log and "source named 'stripe.payment_intents' which was not found" in log
+    assert " START " not in log and "Done. PASS=" not in log
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_a_parent_run_names_its_failed_child_run_in_every_mode(fakes, mode):
+    fake = fakes[mode]
+    parent = get(fake, f"/pipeline_runs/{fo.PARENT_RUN_ID}/status").json()
+    child_ref = {"pipelineId": fo.CHILD_PIPELINE_ID, "pipelineRunId": fo.CHILD_RUN_ID,
+                 "pipelineName": fo.CHILD_PIPELINE_NAME}
+    assert parent["runStatus"] == "FAILED" and parent["childPipelineRuns"] == [child_ref]
+    listed = get(fake, "/pipeline_runs", **window(fake, days=2)).json()
+    rows = {r["id"]: r for r in all_rows(fake, "/pipeline_runs", **window(fake, days=2))[0]}
+    assert listed["total"] == len(rows) and rows[fo.PARENT_RUN_ID]["childPipelineRuns"] == [child_ref]
+    assert all(r["childPipelineRuns"] == [] for run_id, r in rows.items() if run_id != fo.PARENT_RUN_ID)
+    trigger = next(r for r in per_run(fake, fo.PARENT_RUN_ID) if r["id"] == fo.PARENT_TRIGGER_TASK_RUN_ID)
+    assert (trigger["status"], trigger["integration"], trigger["integrationJob"]) == (
+        "FAILED", "ORCHESTRA", "TRIGGER_PIPELINE")
+    assert fo.CHILD_RUN_ID in trigger["externalMessage"] and trigger["runParameters"]["pipeline_run_id"] == fo.CHILD_RUN_ID
+    assert statuses(per_run(fake, fo.PARENT_RUN_ID))["build_commerce_marts"] == "SKIPPED"
+    child = get(fake, f"/pipeline_runs/{fo.CHILD_RUN_ID}/status").json()
+    assert (child["runStatus"], child["pipelineName"]) == ("FAILED", fo.CHILD_PIPELINE_NAME)
+    assert child["triggeredBy"][0] == {"triggerType": "TRIGGER_EVENT", "pipelineId": fo.PARENT_PIPELINE_ID,
+                                       "pipelineRunId": fo.PARENT_RUN_ID, "pipelineName": "Commerce Daily"}
+    root = next(r for r in per_run(fake, fo.CHILD_RUN_ID) if r["id"] == fo.CHILD_ROOT_TASK_RUN_ID)
+    assert (root["status"], root["integrationJob"], root["externalStatus"]) == ("FAILED", "POSTGRES_RUN_QUERY", "42P01")
+    assert root["externalMessage"].startswith(fo.POSTGRES_ERROR)
+    log = log_text(fake, fo.CHILD_RUN_ID, fo.CHILD_ROOT_TASK_RUN_ID, "1/run_query")
+    assert fo.POSTGRES_ERROR + "\nLINE 3:" in log and "SQLSTATE: 42P01" in log
+
+
+# Auth words that are not an auth failure; text that addresses an agent.
+
+def test_a_keyerror_next_to_authenticator_and_401_rows_is_not_an_auth_failure(fake):
+    (task,) = per_run(fake, fo.NOT_AUTH_RUN_ID)
+    assert (task["id"], task["externalMessage"]) == (fo.NOT_AUTH_TASK_RUN_ID, "KeyError: 'PLATINUM_PLUS'")
+    log = log_text(fake, fo.NOT_AUTH_RUN_ID, fo.NOT_AUTH_TASK_RUN_ID, "1/run_script")
+    assert "authenticator=SNOWFLAKE_JWT" in log and "loaded 401 rows" in log and "credentials_file=" in log
+    assert log.endswith("KeyError: 'PLATINUM_PLUS'\n")
+    assert not re.search(r"(?i)unauthori[sz]ed|incorrect username|password|forbidden|\b401 \w*error", log)
+    connections = {c["connectionId"]: c for c in get(fake, "/integrations/connections").json()}
+    assert connections[task["connectionId"]]["authStatus"] == "SUCCEEDED"
+
+
+def test_text_addressing_an_agent_sits_inside_the_error_block(fake):
+    (task,) = per_run(fake, fo.INJECTION_RUN_ID)
+    assert task["externalMessage"].endswith(fo.INJECTION_LINE)
+    lines = text_lines(log_text(fake, fo.INJECTION_RUN_ID, fo.INJECTION_TASK_RUN_ID, "1/run_script"))
+    at = lines.index(fo.INJECTION_LINE)
+    assert lines[at - 1] == "ValueError: note 88412 has an invalid body:"
+    assert lines.index("Traceback (most recent call last):") < at < len(lines) - 1
+    assert "finance_close" in fo.INJECTION_LINE and fake.workspace.pipelines_by_alias["finance_close"]
+
+
+# The secret corpus, and where it is planted.
+
+def key_entries(name):
+    """POSITIVE entries of the key=value / key: value / JSON families with this key name, whole or as
+    the last part of a longer key."""
+    spelled = {"api_key": r"api[_-]key", "credential": r"credentials?"}.get(name, name)
+    pattern = re.compile(rf"(?i)(?<![a-z0-9]){spelled}(?:\\?[\"'])?\s*[:=]|(?<=[_.-]){spelled}(?:\\?[\"'])?\s*[:=]")
+    return [text for family, text, _ in corpus.POSITIVE if family in ("kv_eq", "kv_colon", "json")
+            and pattern.search(text)]
+
+
+def test_the_secret_corpus_covers_every_family_and_key_name_twice():
+    assert len(corpus.POSITIVE) >= 40 and len(corpus.NEGATIVE) >= 40
+    assert len(corpus.FAMILIES) == 15
+    for family in corpus.FAMILIES:
+        assert sum(f == family for f, _, _ in corpus.POSITIVE) >= 2, family
+    for name in corpus.KEY_NAMES:
+        assert len(key_entries(name)) >= 2, name
+    every = "\n".join(text for _, text, _ in corpus.POSITIVE)
+    for prefix in ("ghp_", "github_pat_", "glpat-", "xoxb-", "sk_live_", "AKIA", "-----BEGIN ", "Password=",
+                   "Bearer ", "Basic ", "eyJ", "://"):
+        assert every.count(prefix) >= 2 or prefix == "github_pat_", prefix
+    assert {len(k) for k in re.findall(r"\bA[KS]IA[A-Z0-9]+", every)} == {20}
+    assert {len(k) for k in re.findall(r"\bgh[pousr]_[A-Za-z0-9]+", every)} == {40}
+    assert {len(k) for k in re.findall(r"\bglpat-[\w-]+", every)} == {26}
+    assert {len(k) for k in re.findall(r"\b[rs]k_live_[A-Za-z0-9]+", every)} == {32}
+
+
+def test_no_secret_is_short_or_found_in_an_ordinary_line():
+    negatives = "\n".join(corpus.NEGATIVE)
+    for family, text, secrets in corpus.POSITIVE:
+        for secret in secrets:
+            assert secret in text and len(secret) >= 8, (family, secret)
+            assert secret[:8] not in negatives, (family, secret)
+    for name in ("max_tokens=4096", "total_tokens: 1234", "session_timezone=UTC", "credentials_file=/etc/x.json",
+                 "authenticator=SNOWFLAKE_JWT", "loaded 401 rows"):
+        assert any(name in line for line in corpus.NEGATIVE), name
+    assert any(re.search(r"\b[0-9a-f]{40}\b", line) for line in corpus.NEGATIVE)
+    assert any(re.search(r"\b[0-9a-f]{8}-[0-9a-f]{4}-4", line) for line in corpus.NEGATIVE)
+    assert any(re.search(r"\bmodel\.acme\.\w+", line) for line in corpus.NEGATIVE)
+    assert set(corpus.PARAMETER_SECRETS) <= set(corpus.SECRETS)
+    rendered = json.dumps([corpus.TASK_PARAMETERS, corpus.RUN_PARAMETERS])
+    assert all(json.dumps(secret)[1:-1] in rendered for secret in corpus.PARAMETER_SECRETS)
+
+
+def test_the_whole_corpus_is_planted_in_the_secrets_run(fake):
+    run = get(fake, f"/pipeline_runs/{fo.SECRETS_RUN_ID}/status").json()
+    assert run["runStatus"] == "FAILED"
+    rows = {r["id"]: r for r in per_run(fake, fo.SECRETS_RUN_ID)}
+    assert set(rows) == set(fo.SECRETS_TASK_RUN_IDS) and {r["status"] for r in rows.values()} == {"FAILED"}
+    python, dbt = rows[fo.SECRETS_PYTHON_TASK_RUN_ID], rows[fo.SECRETS_DBT_TASK_RUN_ID]
+    texts = {
+        "python log": log_text(fake, fo.SECRETS_RUN_ID, fo.SECRETS_PYTHON_TASK_RUN_ID, "1/run_script"),
+        "dbt log": log_text(fake, fo.SECRETS_RUN_ID, fo.SECRETS_DBT_TASK_RUN_ID, fo.DBT_LOG_FILENAME),
+        "text artifact": download(fake, fo.SECRETS_RUN_ID, fo.SECRETS_DBT_TASK_RUN_ID, fo.SECRETS_TEXT_ARTIFACT,
+                                  "artifacts").content.decode(),
+        "python externalMessage": python["externalMessage"],
+    }
+    for where, text in texts.items():
+        missing = [secret for secret in corpus.SECRETS if secret not in text]
+        assert not missing, (where, missing)
+    for where, text in texts.items():   # whole lines where Python printed them, inside dbt's log lines
+        lines = set(text.split("\n")) if where.startswith("python") else None
+        assert [line for line in corpus.NEGATIVE if (line not in lines if lines else line not in text)] == [], where
+    assert python["taskParameters"] == corpus.TASK_PARAMETERS and python["runParameters"] == corpus.RUN_PARAMETERS
+    assert "${{ secrets.PARTNER_API_KEY }}" in get(fake, "/pipelines/data", alias="partner_onboarding").text
+    for field in (python["message"], dbt["message"], dbt["externalMessage"], json.dumps(dbt["runParameters"])):
+        assert any(secret in field for secret in corpus.SECRETS), field
+    results = download(fake, fo.SECRETS_RUN_ID, fo.SECRETS_DBT_TASK_RUN_ID, "run_results.json", "artifacts").text
+    assert any(json.dumps(secret)[1:-1] in results for secret in corpus.SECRETS)
+    operations = operations_of(fake, fo.SECRETS_DBT_TASK_RUN_ID)
+    messages = [o["message"] for o in operations]
+    for family in corpus.FAMILIES:
+        first = next(text for f, text, _ in corpus.POSITIVE if f == family)
+        assert first in messages, family
+    assert "\n".join(corpus.NEGATIVE) in messages
+
+
+# Every triage case is served as tests/triage_cases.py describes it.
+
+OUTCOME_STATUSES = {"failed": {"FAILED"}, "warning": {"WARNING"}, "cancelled": {"CANCELLED", "CANCELLING"},
+                    "running_with_failures": {"RUNNING"}, "skipped": {"SKIPPED"}, "succeeded": {"SUCCEEDED"},
+                    "succeeded_after_retries": {"SUCCEEDED"}}
+
+
+def served_text(fake, run_id, rows, children):
+    """Everything the fake serves about a run: its row, task rows, logs, text artifacts, operations."""
+    parts = [json.dumps(get(fake, f"/pipeline_runs/{run_id}/status").json())]
+    for run in children:
+        parts.append(json.dumps(get(fake, f"/pipeline_runs/{run}/status").json()))
+    for row in rows:
+        parts.append(json.dumps(row, ensure_ascii=False))
+        base = log_url(row["pipelineRunId"], row["id"])
+        for name in get(fake, base).json()["filenames"]:
+            parts.append(log_text(fake, row["pipelineRunId"], row["id"], name))
+        for name in get(fake, log_url(row["pipelineRunId"], row["id"], "artifacts")).json()["filenames"]:
+            if name.endswith("results.json") or name.endswith(".log"):
+                parts.append(download(fake, row["pipelineRunId"], row["id"], name, "artifacts").text)
+        parts += [json.dumps(o, ensure_ascii=False) for o in operations_of(fake, row["id"])]
+    return "\n".join(parts)
+
+
+def test_the_triage_cases_are_well_formed():
+    assert len(triage_cases.CASES) >= 12 and triage_cases.SECRETS_CASE in triage_cases.CASES
+    keys = {"name", "run_id", "outcome", "root_cause_task_run_ids", "evidence", "must_not_blame", "kind", "notes"}
+    for case in triage_cases.CASES:
+        assert keys <= set(case) <= keys | {"details"}, case["name"]
+        assert case["outcome"] in triage_cases.OUTCOMES
+    assert len(triage_cases.BY_NAME) == len(triage_cases.CASES)
+    assert {"quota_mid_log", "cancelled", "cancelling", "running_with_failures", "skipped", "flaky", "timeout",
+            "no_log", "dbt_many", "compile", "matrix", "child_run", "auth", "not_auth", "injection",
+            "secrets"} <= set(triage_cases.KINDS)
+    assert {case["outcome"] for case in triage_cases.CASES} == set(triage_cases.OUTCOMES)
+
+
+@pytest.mark.parametrize("case", triage_cases.CASES, ids=[case["name"] for case in triage_cases.CASES])
+def test_each_triage_case_is_served_as_described(fake, case):
+    run = get(fake, f"/pipeline_runs/{case['run_id']}/status").json()
+    assert run["runStatus"] in OUTCOME_STATUSES[case["outcome"]]
+    children = [child["pipelineRunId"] for child in run["childPipelineRuns"]]
+    rows = [row for run_id in [case["run_id"], *children] for row in per_run(fake, run_id, include_superseded="true")]
+    by_id = {row["id"]: row for row in rows}
+    for task_run_id in case["root_cause_task_run_ids"]:
+        assert by_id[task_run_id]["status"] in ("FAILED", "WARNING"), task_run_id
+    for blamed in case["must_not_blame"]:
+        if re.fullmatch(r"[0-9a-f-]{36}", blamed):
+            assert blamed in by_id and blamed not in case["root_cause_task_run_ids"], blamed
+    statuses_seen = {row["status"] for row in rows}
+    if case["outcome"] == "running_with_failures":
+        assert "FAILED" in statuses_seen and statuses_seen & {"RUNNING", "QUEUED", "CREATED"}
+    if case["outcome"] == "succeeded_after_retries":
+        failed = [row for row in rows if row["status"] == "FAILED"]
+        assert failed and all(row["numberOfAttempts"] > 1 for row in failed)
+    if case["outcome"] in ("cancelled", "skipped", "succeeded"):
+        assert case["root_cause_task_run_ids"] == [] and "FAILED" not in statuses_seen
+    text = served_text(fake, case["run_id"], rows, children)
+    for evidence in case["evidence"]:
+        assert evidence in text, evidence
+
+
+# Every answer about the triage cases conforms to the published spec, in every mode.
+
+TRIAGE_RUNS = (fo.QUOTA_RUN_ID, fo.USER_CANCELLED_RUN_ID, fo.CANCELLING_RUN_ID, fo.RUNNING_FAILED_RUN_ID,
+               fo.FLAKY_RUN_ID, fo.TIMEOUT_RUN_ID, fo.SAAS_FAIL_RUN_ID, fo.DBT_MANY_RUN_ID, fo.COMPILE_RUN_ID,
+               fo.PARENT_RUN_ID, fo.CHILD_RUN_ID, fo.NOT_AUTH_RUN_ID, fo.INJECTION_RUN_ID, fo.SECRETS_RUN_ID)
+
+
+@pytest.mark.parametrize("mode", sorted(fo.MODES))
+def test_every_answer_about_the_triage_cases_conforms_to_the_facts(mode):
+    with FakeOrchestra(runs=0, mode=mode, response_check=api_contract.check_response) as fake:
+        for run_id in TRIAGE_RUNS:
+            run = get(fake, f"/pipeline_runs/{run_id}/status").json()
+            get(fake, "/pipelines/data", pipeline_id=run["pipelineId"])
+            for row in per_run(fake, run_id):
+                base = log_url(run_id, row["id"])
+                for name in get(fake, base).json()["filenames"]:
+                    download(fake, run_id, row["id"], name, headers={"Range": "bytes=-512"})
+                get(fake, log_url(run_id, row["id"], "artifacts"))
+                operations_of(fake, row["id"])
+        for status in ("CANCELLING", "RUNNING", "FAILED,CANCELLED,SUCCEEDED"):
+            get(fake, "/pipeline_runs", status=status, page_size=100, **window(fake, days=1))
+        get(fake, "/task_runs", status="FAILED,CANCELLING,QUEUED,CREATED", page_size=100, **window(fake, hours=23))
+        get(fake, "/integrations/connections")
+        report = api_contract.contract_report(fake)
+    assert report.violations == [], report.text()
+    assert report.responses_validated > 100 and report.deliberate == []

@@ -43,16 +43,21 @@ def diagnose(env, run_id):
 
 def test_the_dbt_failure_is_explained_in_one_call(fake, env):
     result = diagnose(env, FAILED_RUN_ID[:8])
+    assert result["outcome"] == "failed"
     cause, = result["rootCauses"]
     assert cause["taskRunId"] == FAILED_DBT_TASK_RUN_ID and cause["integration"] == "DBT_CORE"
+    assert cause["kind"] == "dbt"
     assert "ORDER_TOTAL_USD" in cause["errorText"]["externalMessage"]
-    assert any("Database Error in model fct_orders" in line for line in cause["logTail"])
-    assert any(line.startswith("Done. PASS=") or "Done. PASS=" in line for line in cause["logTail"])
-    assert [node["uniqueId"] for node in cause["failingNodes"]] == ["model.acme.fct_orders"]
-    assert [op["operationName"] for op in cause["failingOperations"]] == ["model.acme.fct_orders"]
+    causes = [e["text"] for e in cause["evidence"] if e["role"] == "cause"]
+    assert any("Database Error in model fct_orders" in text or "000904" in text for text in causes)
+    assert any("Done. PASS=" in e["text"] for e in cause["evidence"])
+    assert not any("OK created" in e["text"] for e in cause["evidence"])   # success lines: never
+    assert cause["logScan"]["complete"] is True
+    assert cause["failingNodes"]["groups"][0]["nodes"] == ["model.acme.fct_orders"]
     assert [task["taskId"] for task in result["impact"]] == ["refresh_dashboards"]
     assert result["history"]["lastSuccess"]["id"] == GOOD_RUN_ID and result["history"]["commitChanged"] is True
-    assert any("fct_orders" in step and "ORDER_TOTAL_USD" in step for step in result["nextSteps"])
+    assert any("model.acme.fct_orders" in step for step in result["nextSteps"])
+    assert not any("ORDER_TOTAL_USD" in step for step in result["nextSteps"] + [result["verdict"]])
     assert 2 <= len(result["nextSteps"]) <= 4
     assert any("retry_from_failed=true" in step and "go-ahead" in step for step in result["nextSteps"])
     assert len(json.dumps(result)) < 8_000
@@ -60,9 +65,9 @@ def test_the_dbt_failure_is_explained_in_one_call(fake, env):
     operations = [e for e in fake.journal if e["path"].endswith("/operations")]
     assert operations and all("time_from" in e["query"] and "time_to" in e["query"] for e in operations)
     assert all(e["query"]["task_run_id"] == [FAILED_DBT_TASK_RUN_ID] for e in operations)
-    tails = [e for e in fake.journal if e["path"].endswith("/logs/download")]
-    assert [e["range"] for e in tails] == ["bytes=-8192"]
-    assert len(fake.journal) <= 16   # one call instead of ten: a bounded number of requests
+    downloads = [e for e in fake.journal if e["path"].endswith("/logs/download")]
+    assert [e["range"] for e in downloads] == [None]   # the whole log, read once as a stream
+    assert len([e for e in fake.journal if not e["path"].endswith("/download")]) <= 10
     assert all(e["method"] == "GET" for e in fake.journal)
 
 
@@ -78,12 +83,16 @@ def test_the_history_window_ends_at_the_run_not_at_now(fake, env):
 def test_a_python_traceback_is_cut_to_its_last_frames_and_exception(fake, env):
     result = diagnose(env, PYTHON_FAIL_RUN_ID)
     cause, = result["rootCauses"]
-    tail = cause["logTail"]
-    assert any("Traceback (most recent call last)" in line for line in tail)
-    assert any(line.startswith("KeyError: 'customer_id'") for line in tail)
-    assert sum(line.lstrip().startswith('File "') for line in tail) <= 3 + 3   # at most 3 frames per traceback
-    assert any("KeyError: 'customer_id'" in step for step in result["nextSteps"])
-    assert result["history"]["recurring"] is True
+    assert cause["kind"] == "exception" and cause["exception"] == "KeyError"
+    texts = [e["text"] for e in cause["evidence"]]
+    assert [e["text"] for e in cause["evidence"] if e["role"] == "cause"][0].startswith("KeyError: 'customer_id'")
+    assert sum(text.lstrip().startswith('File "') for text in texts) <= 3   # the last 3 frames only
+    assert any("KeyError" in step and "log line" in step for step in result["nextSteps"])
+    assert not any("customer_id" in step for step in result["nextSteps"])   # no log text in steps
+    # the run before it succeeded, so the label is "new" (the first rule that matches wins),
+    # while the raw counts still show the earlier failures
+    assert result["history"]["pattern"] == "new"
+    assert result["history"]["patternCounts"]["failures"] >= 2
 
 
 def test_an_http_task_failure_reports_the_remote_status(fake, env):
@@ -106,7 +115,7 @@ def test_a_retried_then_failed_task_shows_both_attempts(fake, env):
     cause, = result["rootCauses"]
     assert cause["taskRunId"] == RETRIED_TASK_RUN_ID
     assert [a["taskRunId"] for a in cause["attempts"]] == [RETRIED_FIRST_TASK_RUN_ID, RETRIED_TASK_RUN_ID]
-    assert cause["logFile"]["filename"].startswith("2/")   # the newest attempt's log
+    assert cause["logScan"]["filename"].startswith("2/")   # the newest attempt's log
     assert any("attempts" in step for step in result["nextSteps"])
     per_run = [e for e in fake.journal if e["path"].endswith(f"{RETRIED_RUN_ID}/task_runs")]
     assert per_run and all("include_superseded" not in e["query"] for e in per_run)   # not in the spec
@@ -115,8 +124,9 @@ def test_a_retried_then_failed_task_shows_both_attempts(fake, env):
 def test_a_run_without_logs_or_artifacts_still_gets_a_diagnosis(fake, env):
     result = diagnose(env, NO_LOGS_RUN_ID)
     cause, = result["rootCauses"]
-    assert "logTail" not in cause
-    assert "log" in cause["unavailable"] and "nodes" in cause["unavailable"]
+    assert "evidence" not in cause and "logScan" not in cause
+    assert cause["noLog"] == "the task run has no log files in Orchestra"
+    assert "no log" in result["verdict"]
     assert result["nextSteps"]
 
 
@@ -127,7 +137,8 @@ def test_an_auth_failure_names_the_connection_to_fix(fake, env):
 
 def test_a_successful_run_is_reported_briefly(fake, env):
     result = diagnose(env, GOOD_RUN_ID)
-    assert result["verdict"].startswith("SUCCEEDED") and "rootCauses" not in result
+    assert result["outcome"] == "succeeded" and "SUCCEEDED" in result["verdict"]
+    assert "rootCauses" not in result
     assert len(json.dumps(result)) < 3_000
 
 
@@ -157,7 +168,10 @@ def test_list_failures_groups_recurring_failures_with_bounded_requests(fake, env
     tasks = [e for e in fake.journal if e["path"].endswith("/public/task_runs")]
     windows = {(e["query"]["time_from"][0], e["query"]["time_to"][0]) for e in runs}
     assert len(windows) == 2 and len(tasks) <= 2 * 5   # one task listing per chunk (paged), never per run
-    assert all(e["query"]["status"] == ["FAILED,WARNING"] for e in runs + tasks)
+    failed = [e for e in runs if e["query"]["status"] == ["FAILED,WARNING"]]
+    going = [e for e in runs if e["query"]["status"] == ["CREATED,RUNNING,CANCELLING"]]
+    assert failed and len(going) <= 2 * 2 and len(failed) + len(going) == len(runs)
+    assert all(e["query"]["status"] == ["FAILED,WARNING"] for e in tasks)
     settled = {e["path"] for e in fake.journal if e["path"].endswith("/task_runs") and e not in tasks}
     assert len(settled) <= m.SETTLED_IN_DETAIL   # whole listings only of runs the failed rows cannot settle
 
@@ -207,3 +221,15 @@ def test_list_pipelines_parses_schedules_and_filters_by_name(fake, env):
     assert nightly["schedule"][0]["cron"] and nightly["latestRunStatus"]
     assert [p["id"] for p in some["pipelines"]] == [PIPELINE_ID]
     assert all(e["query"] == {} for e in fake.journal)   # the published spec: /pipelines takes no parameters
+
+
+def test_list_failures_lists_a_run_still_going_that_already_has_a_failed_task(fake, env):
+    from fake_orchestra import RUNNING_FAILED_RUN_ID, RUNNING_FAILED_TASK_RUN_ID
+    is_error, result = call_tool(env, "list_failures", hours=24)
+    assert not is_error, result
+    going = [run for run in result["runs"] if run["id"] == RUNNING_FAILED_RUN_ID]
+    assert going, [run["id"] for run in result["runs"]]
+    assert going[0]["stillRunning"] is True and going[0]["runStatus"] == "RUNNING"
+    assert [c["taskRunId"] for c in going[0]["rootCauses"]] == [RUNNING_FAILED_TASK_RUN_ID]
+    assert result["stillRunningWithFailures"] >= 1
+    assert RUNNING_RUN_ID not in [run["id"] for run in result["runs"]]   # running, nothing failed

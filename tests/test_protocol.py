@@ -43,8 +43,9 @@ CANARY_KEY = "orch_canary_protocol_5d1e8a3f9b27c4e0"
 TOOL_NAMES = {
     "list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
     "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
-    "get_task_run_logs", "list_pipelines", "get_pipeline", "trigger_pipeline",
+    "get_task_run_logs", "list_pipelines", "get_pipeline", "trigger_pipeline", "cancel_pipeline_run",
 }
+WRITE_TOOLS = {"trigger_pipeline", "cancel_pipeline_run"}
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MISSING_RUN = "00000000-0000-4000-8000-00000000dead"
 STUB_RUN = "5a5a5a5a-1b1b-4c2c-8d3d-0e0e0e0e0e0e"
@@ -415,10 +416,12 @@ def test_the_sdk_client_initializes_lists_eleven_tools_and_calls_one_in_legacy_m
         assert spec.input_schema["additionalProperties"] is False
         assert set(spec.input_schema.get("required", [])) <= set(spec.input_schema["properties"])
         assert spec.description and len(spec.description) <= 2048
-        if name != "trigger_pipeline":
+        if name not in WRITE_TOOLS:
             assert spec.annotations.read_only_hint is True, name
     trigger = tools["trigger_pipeline"].annotations
     assert (trigger.read_only_hint, trigger.destructive_hint, trigger.idempotent_hint) == (False, False, False)
+    cancel = tools["cancel_pipeline_run"].annotations
+    assert (cancel.read_only_hint, cancel.destructive_hint, cancel.idempotent_hint) == (False, True, True)
 
     assert status.is_error is False
     assert json.loads(status.content[0].text)["runStatus"] == "FAILED"
@@ -1216,7 +1219,7 @@ def test_read_only_mode_hides_trigger_pipeline_and_refuses_a_call_to_it(tmp_path
     with raw_server(env) as server:
         server.initialize()
         names = {t["name"] for t in server.request("tools/list")["result"]["tools"]}
-        assert names == TOOL_NAMES - {"trigger_pipeline"}
+        assert names == TOOL_NAMES - WRITE_TOOLS
         text = tool_error_text(server.call("trigger_pipeline", {"pipeline_id": "nightly_elt"}))
         assert "read-only" in text
     assert sum(1 for method, _ in api.sample["requests"] if method == "POST") == starts_before

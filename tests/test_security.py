@@ -119,7 +119,10 @@ def assert_requests_stay_in_the_api(journal, tool_name):
         assert ".." not in path.split("/"), f"{tool_name} sent a path with a .. segment: {path!r}"
         assert not re.search(r"[?#\\\x00-\x1f\x7f]", path), f"{tool_name} sent a decoded ?, # or control character: {path!r}"
         assert entry["auth"] == "ok", entry
-        if entry["method"] != "GET":
+        if entry["method"] != "GET" and tool_name == "cancel_pipeline_run":
+            assert entry["method"] == "POST", entry
+            assert re.fullmatch(API_PREFIX + r"/pipeline_runs/[0-9a-f-]{36}/cancel", path), path
+        elif entry["method"] != "GET":
             assert tool_name == "trigger_pipeline" and entry["method"] == "POST", entry
             assert re.fullmatch(API_PREFIX + r"/pipelines/[A-Za-z0-9_-]+/start", path), path
 
@@ -144,6 +147,7 @@ PLAUSIBLE = {
     "list_pipelines": {"name": "nightly"},
     "get_pipeline": {"pipeline_id": PIPELINE_ALIAS},
     "trigger_pipeline": {"pipeline_id": PIPELINE_ALIAS, "branch": "main"},
+    "cancel_pipeline_run": {"pipeline_run_id": FAILED_RUN_ID, "reason": "test"},
 }
 HUGE_NUMBERS = [0, -1, 2 ** 31, 2 ** 63, 10 ** 30, 10 ** 400, 1e308, 1.5]
 
@@ -174,6 +178,7 @@ URL_ARGUMENTS = {
     "list_pipelines": ["name"],
     "get_pipeline": ["pipeline_id"],
     "trigger_pipeline": ["pipeline_id", "branch"],
+    "cancel_pipeline_run": ["pipeline_run_id"],
 }
 
 
@@ -402,7 +407,8 @@ def test_a_key_echoed_inside_api_data_is_redacted_from_a_normal_result(api, tmp_
     finally:
         closed_server(server)
     assert not is_error
-    assert CANARY not in json.dumps(payload) and "[redacted]" in payload["message"]
+    assert CANARY not in json.dumps(payload)   # masked as a secret (***) or redacted as the key
+    assert "ORCHESTRA_API_KEY=***" in payload["message"] or "[redacted]" in payload["message"]
 
 
 def exception_texts(exc):
@@ -650,6 +656,7 @@ def test_read_only_mode_sends_nothing_but_get_whatever_tool_is_called(api, tmp_p
     server = WireServer(server_env(api.base_url, tmp_path, key=CANARY, ORCHESTRA_READ_ONLY="1"))
     calls = [(name, arguments) for name, arguments in PLAUSIBLE.items()]
     calls += [("trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "allow_duplicate": True}),
+              ("cancel_pipeline_run", {"pipeline_run_id": FAILED_RUN_ID, "force": True}),
               ("download_task_artifact", {**PLAUSIBLE["download_task_artifact"], "save": True}),
               ("get_task_run_logs", {**PLAUSIBLE["get_task_run_logs"], "grep": "error"}),
               ("get_pipeline_run_status", {"pipeline_run_id": "8e808ad7"})]
@@ -659,15 +666,17 @@ def test_read_only_mode_sends_nothing_but_get_whatever_tool_is_called(api, tmp_p
         results = [(name, *server.call(name, timeout=30, **arguments)) for name, arguments in calls]
     finally:
         closed_server(server)
-    assert "trigger_pipeline" not in listed and len(listed) == len(TOOLS) - 1
+    writes = {name for name, spec in TOOLS.items() if not spec["read_only"]}
+    assert writes == {"trigger_pipeline", "cancel_pipeline_run"}
+    assert not listed & writes and len(listed) == len(TOOLS) - len(writes)
     for name, is_error, payload in results:
-        if name == "trigger_pipeline":
+        if name in writes:
             assert is_error and "read-only" in payload, payload
         else:
             assert not is_error, (name, payload)
     methods = {entry["method"] for entry in api.journal}
     assert methods == {"GET"}, methods
-    assert not any(entry["path"].endswith("/start") for entry in api.journal)
+    assert not any(entry["path"].endswith(("/start", "/cancel")) for entry in api.journal)
 
 
 class ArtifactApi:

@@ -835,6 +835,7 @@ NO_KEY_ARGUMENTS = {
     "list_pipelines": {},
     "get_pipeline": {"pipeline_id": "nightly_elt"},
     "trigger_pipeline": {"pipeline_id": "nightly_elt"},
+    "cancel_pipeline_run": {"pipeline_run_id": RUN},
 }
 
 

@@ -824,6 +824,7 @@ ID_ARGUMENTS = [
     ("get_task_run_logs", "task_run_id", {"pipeline_run_id": RUN}),
     ("trigger_pipeline", "pipeline_id", {}),
     ("get_pipeline", "pipeline_id", {}),
+    ("cancel_pipeline_run", "pipeline_run_id", {}),
     ("list_pipeline_runs", "pipeline_id", {}),
     ("list_task_runs", "pipeline_id", {}),
     ("list_failures", "pipeline_id", {}),
