@@ -38,6 +38,7 @@ CALLS = [
     ("get_task_run_logs", {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID,
                            "filename": "1/dbt build", "grep": "ORDER_TOTAL_USD"}),
     ("list_pipelines", {"name": "nightly"}),
+    ("get_pipeline", {"pipeline_id": "nightly_elt"}),
     ("trigger_pipeline", {"pipeline_id": "nightly_elt", "cause": "docs example"}),
 ]
 

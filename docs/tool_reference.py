@@ -47,8 +47,9 @@ REFERENCE = {
     ], "<= ~28 KB a call (fits as base64); save=true <= 4 GiB"),
     "trigger_pipeline": ([
         "started", "outcome", "pipelineId", "pipelineAlias", "pipelineRunId", "message", "cause",
-        "hint",
-    ], "never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old"),
+        "hint", "note",
+    ], "never resent; refused while the same start or a CREATED/RUNNING run is under 10 min old, "
+       "and (our check) for inputs or task ids the pipeline does not declare"),
     "cancel_pipeline_run": ([
         "cancelled", "outcome", "pipelineRunId", "pipelineId", "statusBefore", "statusNow",
         "force", "reason", "hint",
@@ -80,10 +81,24 @@ REFERENCE = {
     ], "tail <= 30,000 bytes; grep: 50 matches, lines <= 4 KiB"),
     "list_pipelines": ([
         "total", "returned", "filter",
-        "pipelines[id, alias, name, paused, schedule, latestRunId, latestRunStatus, "
-        "latestRunCreatedAt]",
+        "pipelines[id, alias, name, paused, schedule, requiredInputs, latestRunId, "
+        "latestRunStatus, latestRunCreatedAt]",
         "truncated", "hint",
     ], "100 pipelines"),
+    "get_pipeline": ([
+        "id", "name", "alias", "yamlPath", "storageProvider", "repository", "defaultBranch",
+        "paused", "latestVersionNumber", "publishedVersionNumber",
+        "schedule[name, cron, timezone, exclude, nextRunAt, nextRunAtNote]",
+        "inputs[name, type, default, optional, required]", "requiredInputs", "taskCount",
+        "latestRun{id, runStatus, message, createdAt, completedAt}",
+        "recentRuns{window, total, countsByStatus, countsExact, runs[id, runStatus, createdAt, "
+        "durationS, branch]}",
+        "notes", "groups[id, name, dependsOn, taskCount, matrix{inputs, maxParallel, sequential, "
+        "continueOnError}]",
+        "tasks[id, name, integration, integrationJob, dependsOn, group]",
+        "truncated", "omittedForSize", "hint",
+    ], "10 schedules, 40 inputs, 10 recent runs (last 7 days); never task parameters, alerts "
+       "or webhook settings"),
 }
 
 

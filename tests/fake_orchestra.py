@@ -227,6 +227,14 @@ MATRIX_US_FIRST_TASK_RUN_ID,        us: FAILED (superseded), then retried: a new
 MATRIX_US_RETRY_TASK_RUN_ID         identity and a later createdAt, SUCCEEDED (flaky); both
                                     numberOfAttempts 2, attemptNumber 1 and 2 where served
 MATRIX_APAC_TASK_RUN_ID             apac: FAILED, not retried
+TYPED_PIPELINE_ID,                  "Typed Export", never ran: inputs of every type (target_date
+TYPED_PIPELINE_ALIAS,               a required string; number, boolean, list, dict; api_token with
+TYPED_TIMEZONE,                     a secret default), prepare_export -> group "exports" (matrix
+TYPED_EXCLUDED_DAYS,                over 3 regions) -> publish_export; schedules "Daily" (06:00
+PIPELINE_SECRETS                    TYPED_TIMEZONE, excluding the anchor's local date and the next
+                                    2) and "Month end" (``0 23 L * ? *``); PIPELINE_SECRETS in
+                                    task parameters, task and pipeline alerts, the webhook's and
+                                    a schedule's runInputs and an input default
 GROUP_PIPELINE_ID,                  "Warehouse Build" (Orchestra-backed, latest version
 GROUP_PIPELINE_ALIAS,               GROUP_PIPELINE_VERSION = 5): task groups "ingest" and
 GROUP_PIPELINE_VERSION              "transform" (dependsOn ["ingest"]); no task-level dependsOn;
@@ -458,6 +466,18 @@ MATRIX_US_FIRST_TASK_RUN_ID = "459d801e-333d-4ad7-95ad-038003fa4d6b"
 MATRIX_US_RETRY_TASK_RUN_ID = "57b019c5-f430-45af-bd3b-d7332f94fa87"
 MATRIX_APAC_TASK_RUN_ID = "24be50d1-e816-4678-94b3-f8cd0fb5df2f"
 _MATRIX_OTHER_TASK_RUN_IDS = ("5a81af3e-6d65-4ec4-8ca7-a9b62f933dac", "c7fe7594-14dc-4355-996f-b30c247fca84")
+
+TYPED_PIPELINE_ID = "7d3f9a2c-5e81-4b6d-a0c4-2f8e6b1d9a53"
+TYPED_PIPELINE_ALIAS = "typed_export"
+TYPED_TIMEZONE = "Europe/London"
+TYPED_EXCLUDED_DAYS = 3   # its daily schedule excludes the anchor's local date and the 2 after it
+# Secrets planted where a pipeline keeps them (task parameters and alerts, pipeline alerts, the
+# webhook's and a schedule's runInputs, an input's default): none may ever reach a tool result.
+PIPELINE_SECRETS = (
+    "canary-task-parameter-4b1e", "canary-connection-string-9d2c", "canary-task-alert-0e9d",
+    "canary-alert-destination-51ab", "canary-alert-body-77c0", "canary-webhook-input-3c8f",
+    "canary-schedule-input-a612", "canary-input-default-2f47",
+)
 
 GROUP_PIPELINE_ID = "0ded570d-1bc5-4bc7-9c1c-d957f6bd5bbd"
 GROUP_PIPELINE_ALIAS = "warehouse_build"
@@ -1836,6 +1856,7 @@ class TaskDef:
     group: str | None = None           # the task group holding it (its dependsOn is the group's)
     since_version: int | None = None   # added in this version of an Orchestra-backed pipeline
     timeout: int | None = None         # configuration.timeout, seconds
+    alerts: list | None = None         # TaskModel.alerts
 
 
 @dataclass(frozen=True)
@@ -1865,6 +1886,7 @@ class Pipeline:
     paused: bool = False
     version: int | None = None  # Orchestra-backed pipelines only
     groups: tuple[GroupDef, ...] = ()
+    alerts: list | None = None  # PipelineModel.alerts
 
     @property
     def yaml_path(self) -> str:
@@ -2039,9 +2061,52 @@ def _scheduled(pipeline: Pipeline) -> dict:
 
 
 def _task(task_id, name, integration, job, parameters, connection=None, depends_on=(),
-          warn_on_failure=False, retries=0, group=None, since_version=None, timeout=None) -> TaskDef:
+          warn_on_failure=False, retries=0, group=None, since_version=None, timeout=None,
+          alerts=None) -> TaskDef:
     return TaskDef(task_id, name, integration, job, parameters, connection, tuple(depends_on),
-                   warn_on_failure, retries, group, since_version, timeout)
+                   warn_on_failure, retries, group, since_version, timeout, alerts)
+
+
+def _typed_pipeline(anchor_us: int, created_us: int) -> Pipeline:
+    """"Typed Export": inputs of every type, a task group with a matrix, a schedule with excluded
+    dates and one in a syntax nothing computes (L), and PIPELINE_SECRETS where pipelines keep
+    secrets. It never ran."""
+    from zoneinfo import ZoneInfo
+    today = datetime.fromtimestamp(anchor_us / _US, ZoneInfo(TYPED_TIMEZONE)).date()
+    excluded = [(today + timedelta(days=n)).isoformat() for n in range(TYPED_EXCLUDED_DAYS)]
+    secret = dict(enumerate(PIPELINE_SECRETS))
+    alert = {"name": "Export failed", "statuses": ["FAILED"], "destinations": [
+        {"integration": "WEBHOOK", "destination": f"https://hooks.example.com/{secret[3]}",
+         "parameters": {"body": {"token": secret[4]}}}]}
+    task_alert = {"name": "Prepare failed", "statuses": ["FAILED", "WARNING"], "destinations": [
+        {"integration": "SLACK", "destination": f"#data-alerts {secret[2]}"}]}
+    return Pipeline(TYPED_PIPELINE_ID, "Typed Export", TYPED_PIPELINE_ALIAS, (
+        _task("prepare_export", "Prepare export", "PYTHON", "PYTHON_EXECUTE_SCRIPT",
+              {"command": "python export/prepare.py --date ${{ inputs.target_date }}",
+               "password": secret[0], "dsn": f"postgres://export:{secret[1]}@db.example.com/x"},
+              "python_prod_runner", alerts=[task_alert]),
+        _task("export_region", "Export region", "SNOWFLAKE", "SNOWFLAKE_RUN_QUERY",
+              {"statement": "call analytics.export.region('${{ matrix.region }}')"},
+              "snowflake_prod_48213", group="exports"),
+        _task("publish_export", "Publish export", "HTTP", "HTTP_REQUEST",
+              {"url": "https://partner.example.com/exports", "method": "POST"},
+              "http_partner_api", ["exports"]),
+    ), created_us, created_us, 300, [
+        {"name": "Daily", "cron": "0 6 * * ? *", "timezone": TYPED_TIMEZONE, "exclude": excluded,
+         "runInputs": {"target_date": "today", "api_token": secret[6]}},
+        {"name": "Month end", "cron": "0 23 L * ? *", "timezone": "UTC"},
+    ], webhook={"enabled": True, "runInputs": {"api_token": secret[5]}}, inputs={
+        "target_date": {"type": "string", "default": None, "optional": False},
+        "batch_size": {"type": "number", "default": 500, "optional": True},
+        "full_refresh": {"type": "boolean", "default": None, "optional": True},
+        "regions": {"type": "list", "default": ["eu", "us"], "optional": None},
+        "options": {"type": "dict", "default": {"mode": "append"}, "optional": True},
+        "api_token": {"type": "string", "default": secret[7], "optional": True},
+    }, groups=(
+        GroupDef("exports", "Regional exports", ("prepare_export",),
+                 {"inputs": {"region": ["eu", "us", "apac"]}, "maxParallel": 2,
+                  "sequential": None, "continueOnError": False}),
+    ), alerts=[alert])
 
 
 def _catalogue(anchor_us: int) -> list[Pipeline]:
@@ -2258,6 +2323,7 @@ def _catalogue(anchor_us: int) -> list[Pipeline]:
             _task("build_partner_models", "dbt build partners", "DBT_CORE", "DBT_CORE_EXECUTE",
                   dict(dbt_params, commands="dbt build --select partners"), "snowflake_prod_48213"),
         ), made(33), made(2), 260, _schedule("Daily partners", "0 9 * * ? *")),
+        _typed_pipeline(anchor_us, made(12)),
         # The pipelines that carry the generated volume:
         Pipeline("4b8f1a6e-3d0c-4c75-a2e8-5f9b3d7a1c04", "Customer 360", "customer_360", (
             _task("sync_crm", "Sync CRM", "FIVETRAN", "FIVETRAN_SYNC_ALL",
@@ -3535,7 +3601,7 @@ def pipeline_row(workspace: Workspace, pipeline: Pipeline, now_us: int) -> dict:
 
 
 def _task_model(task: TaskDef) -> dict:
-    return {
+    model = {
         "integration": task.integration, "integrationJob": task.job, "parameters": task.parameters,
         "dependsOn": list(task.depends_on), "condition": None, "name": task.name, "tags": [],
         "connection": task.connection, "operationMetadata": None,
@@ -3543,6 +3609,9 @@ def _task_model(task: TaskDef) -> dict:
         "configuration": {"retries": task.retries} if task.timeout is None
         else {"retries": task.retries, "timeout": task.timeout},
     }
+    if task.alerts is not None:
+        model["alerts"] = task.alerts
+    return model
 
 
 def pipeline_definition(pipeline: Pipeline, version: int | None = None) -> dict:
@@ -3564,7 +3633,7 @@ def pipeline_definition(pipeline: Pipeline, version: int | None = None) -> dict:
     return {
         "version": "v1", "name": pipeline.name, "pipeline": entries,
         "schedule": pipeline.schedule, "sensors": {}, "triggerEvents": [], "webhook": pipeline.webhook,
-        "configuration": None, "inputs": pipeline.inputs, "meta": None, "alerts": None,
+        "configuration": None, "inputs": pipeline.inputs, "meta": None, "alerts": pipeline.alerts,
     }
 
 

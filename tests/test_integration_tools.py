@@ -296,9 +296,10 @@ def test_a_fresh_process_refuses_to_start_a_pipeline_whose_run_is_still_going(wr
     assert len(starts(write_fake)) == 2
 
 
-def test_a_missing_run_input_is_passed_on_verbatim(write_fake, write_env):
+def test_a_missing_run_input_is_refused_before_the_start_and_says_the_check_is_ours(write_fake, write_env):
     is_error, text = call_tool(write_env, "trigger_pipeline", pipeline_id=INPUT_PIPELINE_ALIAS)
-    assert is_error and "Missing required pipeline input: command" in text
+    assert is_error and "required input `command`" in text and "our own check" in text, text
+    assert starts(write_fake) == []
 
 
 def test_trigger_then_watch_takes_two_calls(fresh_fake, tmp_path):

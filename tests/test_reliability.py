@@ -50,7 +50,7 @@ FUZZ_SETTINGS = {"derandomize": True, "database": None, "deadline": None,
                  "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 TOOL_NAMES = ("list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
               "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
-              "get_task_run_logs", "list_pipelines", "trigger_pipeline")
+              "get_task_run_logs", "list_pipelines", "get_pipeline", "trigger_pipeline")
 FIGURES = {"cases fuzzed": 0, "faults survived": 0}
 
 

@@ -145,6 +145,7 @@ PLAUSIBLE = {
     "get_task_run_logs": {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID,
                           "filename": DBT_LOG_FILENAME, "tail_bytes": 2000},
     "list_pipelines": {"name": "nightly"},
+    "get_pipeline": {"pipeline_id": PIPELINE_ALIAS},
     "trigger_pipeline": {"pipeline_id": PIPELINE_ALIAS, "branch": "main"},
     "cancel_pipeline_run": {"pipeline_run_id": FAILED_RUN_ID, "reason": "test"},
 }
@@ -175,6 +176,7 @@ URL_ARGUMENTS = {
     "download_task_artifact": ["pipeline_run_id", "task_run_id", "filename"],
     "get_task_run_logs": ["pipeline_run_id", "task_run_id", "filename"],
     "list_pipelines": ["name"],
+    "get_pipeline": ["pipeline_id"],
     "trigger_pipeline": ["pipeline_id", "branch"],
     "cancel_pipeline_run": ["pipeline_run_id"],
 }

@@ -33,6 +33,7 @@ STATUS_URL = f"{BASE}/pipeline_runs/{RUN}/status"
 PIPELINE = "c1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 START_PATH = f"/pipelines/{PIPELINE}/start"
 NO_ACTIVE_RUNS = {"status": 200, "body": {"page": 1, "pageSize": 100, "total": 0, "results": []}}
+PIPELINE_FOUND = {"status": 200, "body": {"id": PIPELINE, "alias": "nightly_elt", "inputs": None}}
 
 
 def setup(base=BASE, deadline_s=10, **env):
@@ -342,49 +343,50 @@ def test_a_read_timeout_retry_does_not_run_past_the_calls_deadline(loopback):
 # ---- the start request (POST) ----------------------------------------------------------------------
 
 def start(**extra):
-    """A start by UUID: before its POST, one GET /pipeline_runs checks for a run still going."""
+    """A start by UUID: before its POST, GET /pipeline reads the pipeline and GET /pipeline_runs checks for a
+    run still going."""
     return m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE, **extra})
 
 
 def test_a_start_answered_502_is_sent_once_and_may_or_may_not_have_started(loopback):
     setup(loopback.base)
-    loopback.script = [NO_ACTIVE_RUNS, {"status": 502, "body": {"detail": "bad gateway"}},
+    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS, {"status": 502, "body": {"detail": "bad gateway"}},
                        {"status": 200, "body": {"pipelineRunId": RUN}}]
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
-    assert loopback.requests[1]["path"] == "/api/engine/public" + START_PATH
+    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
+    assert loopback.requests[2]["path"] == "/api/engine/public" + START_PATH
 
 
 def test_a_start_answered_429_is_sent_once_and_says_nothing_was_started(loopback):
     setup(loopback.base)
-    loopback.script = [NO_ACTIVE_RUNS, {"status": 429, "headers": {"Retry-After": "1"}},
+    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS, {"status": 429, "headers": {"Retry-After": "1"}},
                        {"status": 200, "body": {"pipelineRunId": RUN}}]
     result = start()
     assert result["isError"]
     assert "nothing was started" in text_of(result)
     assert "retry after 1 s" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
+    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
 
 
 def test_a_start_whose_connection_breaks_after_sending_is_not_resent(loopback):
     setup(loopback.base)
-    loopback.script = [NO_ACTIVE_RUNS, "close", {"status": 200, "body": {"pipelineRunId": RUN}}]
+    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS, "close", {"status": 200, "body": {"pipelineRunId": RUN}}]
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
-    assert json.loads(loopback.requests[1]["body"] or b"null") is None   # nothing but the pipeline in the path
+    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
+    assert json.loads(loopback.requests[2]["body"] or b"null") is None   # nothing but the pipeline in the path
 
 
 def test_a_start_that_times_out_is_not_resent(loopback):
     setup(loopback.base, ORCHESTRA_TIMEOUT="0.3")
-    loopback.script = [NO_ACTIVE_RUNS] + [{"status": 200, "delay": 0.8, "body": {"pipelineRunId": RUN}}] * 2
+    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS] + [{"status": 200, "delay": 0.8, "body": {"pipelineRunId": RUN}}] * 2
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "POST"]
+    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
 
 
 def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_reached(no_proxy, monkeypatch):
@@ -399,6 +401,7 @@ def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_
         return real(address, *args, **kwargs)
 
     monkeypatch.setattr(connection, "create_connection", counting)
+    monkeypatch.setattr(m, "read_pipeline", lambda ref, revision=None: {"id": PIPELINE})   # the read, not under test
     result = start(allow_duplicate=True)   # skips the check for a run still going: the POST goes first
     assert result["isError"]
     assert "could not reach Orchestra" in text_of(result)
@@ -408,6 +411,7 @@ def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_
 
 
 def test_a_refused_start_can_be_tried_again_at_once_but_an_uncertain_one_cannot(rsps):
+    rsps.add(responses.GET, BASE + "/pipeline", json=PIPELINE_FOUND["body"])
     rsps.add(responses.GET, BASE + "/pipeline_runs", json=NO_ACTIVE_RUNS["body"])
     rsps.add(responses.POST, BASE + START_PATH, status=429)
     rsps.add(responses.POST, BASE + START_PATH, status=502)
@@ -829,6 +833,7 @@ NO_KEY_ARGUMENTS = {
     "download_task_artifact": {"pipeline_run_id": RUN, "task_run_id": TASK, "filename": "run_results.json"},
     "get_task_run_logs": {"pipeline_run_id": RUN, "task_run_id": TASK},
     "list_pipelines": {},
+    "get_pipeline": {"pipeline_id": "nightly_elt"},
     "trigger_pipeline": {"pipeline_id": "nightly_elt"},
     "cancel_pipeline_run": {"pipeline_run_id": RUN},
 }

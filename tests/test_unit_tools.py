@@ -632,8 +632,12 @@ def posts(rsps):
 
 @pytest.fixture
 def start_reads(rsps):
-    """What every start reads first: the alias (GET /pipeline) and the pipeline's recent runs (none going)."""
+    """What every start reads first: the pipeline (GET /pipeline), its tasks when task_ids are given, and its
+    recent runs (none going)."""
     rsps.add(responses.GET, f"{BASE}/pipeline", json={"id": PIPELINE, "alias": "nightly_elt", "name": "Nightly ELT"})
+    rsps.add(responses.GET, f"{BASE}/pipelines/data", json={"version": "v1", "name": "Nightly ELT", "pipeline": {
+        key: {"integration": "PYTHON", "integrationJob": "PYTHON_EXECUTE_SCRIPT", "parameters": {}}
+        for key in ("transform_core", "a", "b")}})
     active = []
     rsps.add_callback(responses.GET, f"{BASE}/pipeline_runs", callback=lambda request: (200, {}, json.dumps(
         {"page": 1, "pageSize": 100, "total": len(active), "results": active})))
@@ -705,7 +709,8 @@ def test_a_pipeline_uuid_is_started_by_its_lower_case_uuid(rsps, start_reads):
     rsps.add(responses.POST, f"{BASE}/pipelines/{PIPELINE}/start", json={"pipelineRunId": RUN})
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE.upper()}))
     assert path_of(posts(rsps)[0]) == f"/pipelines/{PIPELINE}/start"
-    assert not [c for c in rsps.calls if path_of(c) == "/pipeline"]   # a UUID needs no lookup
+    lookups = [c for c in rsps.calls if path_of(c) == "/pipeline"]   # read once, to check what the start carries
+    assert [query(c) for c in lookups] == [{"pipeline_id": PIPELINE}]
 
 
 # One intent makes one start, whatever the spelling: each pair below is the same start twice.
@@ -751,8 +756,8 @@ def test_an_alias_is_resolved_on_every_start_and_the_result_echoes_both(rsps, st
     first = ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt"}))
     ok(m.call_tool("trigger_pipeline", {"pipeline_id": "nightly_elt", "branch": "dev"}))
     assert first["pipelineId"] == PIPELINE and first["pipelineAlias"] == "nightly_elt"
-    lookups = [c for c in rsps.calls if path_of(c) == "/pipeline"]
-    assert len(lookups) == 2 and all(query(c) == {"alias": "nightly_elt"} for c in lookups)   # never cached for writes
+    lookups = [c for c in rsps.calls if path_of(c) == "/pipeline"]   # never cached for writes, read at the revision
+    assert [query(c) for c in lookups] == [{"alias": "nightly_elt"}, {"alias": "nightly_elt", "branch": "dev"}]
 
 
 def test_an_alias_that_cannot_be_resolved_starts_nothing(rsps):
@@ -788,6 +793,7 @@ def test_allow_duplicate_skips_both_guards(rsps, start_reads):
 
 
 def test_a_failed_check_for_running_runs_starts_nothing(rsps):
+    rsps.add(responses.GET, f"{BASE}/pipeline", json={"id": PIPELINE, "alias": "nightly_elt"})
     rsps.add(responses.GET, f"{BASE}/pipeline_runs", status=403, json={"detail": "Forbidden"})
     assert "403" in error(m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE}))
     assert posts(rsps) == []
@@ -817,6 +823,7 @@ ID_ARGUMENTS = [
     ("get_task_run_logs", "pipeline_run_id", {"task_run_id": TASK}),
     ("get_task_run_logs", "task_run_id", {"pipeline_run_id": RUN}),
     ("trigger_pipeline", "pipeline_id", {}),
+    ("get_pipeline", "pipeline_id", {}),
     ("cancel_pipeline_run", "pipeline_run_id", {}),
     ("list_pipeline_runs", "pipeline_id", {}),
     ("list_task_runs", "pipeline_id", {}),
