@@ -5342,8 +5342,13 @@ def sample_workspace(now):
                 "schedule": "[{\"name\": \"Nightly\", \"cron\": \"0 2 * * ? *\", "
                             "\"timezone\": \"UTC\"}]", "latestRunCreatedAt": at(10)}
     environment = {"environmentId": base["envId"], "name": "Production", "defaultEnv": True}
+    definition = {"version": "v1", "name": "Nightly ELT", "pipeline": {
+        t["taskId"]: {"integration": t["integration"], "integrationJob": t["integrationJob"],
+                      "name": t["taskName"], "dependsOn": t["dependsOn"],
+                      "parameters": t.get("taskParameters") or {}} for t in tasks}}
     return {"runs": runs, "tasks": tasks, "operations": operations, "files": files,
-            "pipelines": [pipeline], "environments": [environment], "faults": [], "requests": []}
+            "pipelines": [pipeline], "environments": [environment], "faults": [], "requests": [],
+            "definition": definition}
 
 
 def start_sample_server(key=SAMPLE_KEY):
@@ -5410,6 +5415,8 @@ def start_sample_server(key=SAMPLE_KEY):
                 return self.page([o for o in data["operations"]
                                   if o["taskRunId"] == query.get("task_run_id")
                                   and (not wanted or o["operationStatus"] in wanted)], query)
+            if path == "/pipelines/data":
+                return self.reply(200, data["definition"])
             if path == "/environments":
                 return self.reply(200, data["environments"])
             if path in ("/pipelines", "/pipeline"):
