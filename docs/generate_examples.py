@@ -40,6 +40,7 @@ CALLS = [
     ("list_pipelines", {"name": "nightly"}),
     ("get_pipeline", {"pipeline_id": "nightly_elt"}),
     ("trigger_pipeline", {"pipeline_id": "nightly_elt", "cause": "docs example"}),
+    ("get_task_run", {"task_run_id": FAILED_DBT_TASK_RUN_ID}),
 ]
 
 

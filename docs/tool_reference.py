@@ -5,6 +5,7 @@ README.md and docs/orchestra-mcp.md. Kept out of orchestra_mcp.py, which serves 
 
 tests/test_docs.py checks that the generated blocks match and that every tool has an entry here.
 """
+import re
 import sys
 from pathlib import Path
 
@@ -40,11 +41,12 @@ REFERENCE = {
     "get_task_run_artifacts": ([
         "pipelineRunId", "taskRunId", "artifacts", "logs[filename, attemptNumber, displayName]",
         "unavailable", "truncated", "hint",
-    ], "200 names of each"),
+    ], "200 names of each; without pipeline_run_id, <= 25 requests find the task run"),
     "download_task_artifact": ([
         "filename", "offset", "bytes", "size", "encoding", "content", "nextOffset", "note",
         "hint", "savedTo", "sha256", "secrets",
-    ], "<= ~28 KB a call (fits as base64); save=true <= 4 GiB"),
+    ], "<= ~28 KB a call (fits as base64); save=true <= 4 GiB; without pipeline_run_id, <= 25 "
+       "requests find the task run"),
     "trigger_pipeline": ([
         "started", "outcome", "pipelineId", "pipelineAlias", "pipelineRunId", "message", "cause",
         "hint", "note",
@@ -78,7 +80,8 @@ REFERENCE = {
         "logs", "filename", "fileStatus", "size", "tailBytes", "logTail", "grep",
         "matches[line, text, before, after]", "matchCount", "linesScanned", "truncated",
         "stoppedBy", "note", "hint",
-    ], "tail <= 30,000 bytes; grep: 50 matches, lines <= 4 KiB"),
+    ], "tail <= 30,000 bytes; grep: 50 matches, lines <= 4 KiB; without pipeline_run_id, <= 25 "
+       "requests find the task run"),
     "list_pipelines": ([
         "total", "returned", "filter",
         "pipelines[id, alias, name, paused, schedule, requiredInputs, latestRunId, "
@@ -99,7 +102,14 @@ REFERENCE = {
         "truncated", "omittedForSize", "hint",
     ], "10 schedules, 40 inputs, 10 recent runs (last 7 days); never task parameters, alerts "
        "or webhook settings"),
+    "get_task_run": ([
+        "taskRun{...as a task of get_pipeline_run_details}",
+        "run{id, pipelineName, pipelineId, runStatus, createdAt, envName, unavailable}", "hint",
+    ], "found in <= 25 requests, back 90 days; messages <= 500 chars"),
 }
+
+
+_NESTED = r"[\[{]"   # where a result key's sub-keys start: rows[...] or object{...}
 
 
 def tools_table():
@@ -110,7 +120,7 @@ def tools_table():
         args = ", ".join(f"`{a}`{'' if a in spec['required'] else '?'}" for a in spec["schema"])
         first = spec["description"].split("\n\n")[0].replace("\n", " ")
         write = " (write; absent in read-only mode)" if not spec["read_only"] else ""
-        keys = ", ".join(f"`{key.split('[')[0]}`" for key in returns)
+        keys = ", ".join(f"`{re.split(_NESTED, key)[0]}`" for key in returns)
         out.append(f"| `{name}`{write} | {args} | {first} | {keys} | {limits}; result <= 40,000 "
                    "chars |")
     return "\n".join(out) + "\n"

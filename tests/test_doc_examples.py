@@ -115,7 +115,7 @@ def test_every_documented_example_call_runs_on_the_sample_workspace():
     ("get_task_run_logs(pipeline_run_id, task_run_id, grep=\"error|fail\")",
      {"pipeline_run_id": "8e808ad7", "task_run_id": orchestra_mcp.SAMPLE_DBT_TASK, "grep": "error|fail"}),
     ("list_task_runs(...)", {}),
-    ("download_task_artifact(..., save=true)", {"pipeline_run_id": "8e808ad7", "task_run_id": orchestra_mcp.SAMPLE_DBT_TASK,
+    ("download_task_artifact(..., save=true)", {"task_run_id": orchestra_mcp.SAMPLE_DBT_TASK,   # its run: looked up
                                                 "filename": "run_results.json", "save": True}),
     ("get_pipeline_run_status(new_run_id, wait_seconds=...)", {"pipeline_run_id": "8e808ad7", "wait_seconds": 0}),
 ])

@@ -836,6 +836,7 @@ NO_KEY_ARGUMENTS = {
     "get_pipeline": {"pipeline_id": "nightly_elt"},
     "trigger_pipeline": {"pipeline_id": "nightly_elt"},
     "cancel_pipeline_run": {"pipeline_run_id": RUN},
+    "get_task_run": {"task_run_id": TASK},
 }
 
 
