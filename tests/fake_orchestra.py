@@ -27,7 +27,7 @@ or as a process (the first stdout line is the base URL; SIGTERM/SIGINT stop it q
 
 Python API: ``FakeOrchestra(api_key="test-key", non_enterprise_keys=(), seed=7, runs=1500,
 run_seconds=3.0, now=None, big_artifact_bytes=0, response_check=None, mode="kind",
-switches=None, cancel_seconds=None)``; ``start(port=0)`` (returns self), ``stop()``,
+switches=None, cancel_seconds=None, operations=0)``; ``start(port=0)`` (returns self), ``stop()``,
 ``base_url``, ``now()``, ``journal`` (a copy), ``clear_journal()``, ``add_fault(...)``,
 ``faults``, ``clear_faults()``, ``mode``, ``switches``, ``set_response_check()``,
 ``response_checks``, ``clear_response_checks()``, ``line_labels(run_id, task_run_id, filename)``,
@@ -35,6 +35,11 @@ switches=None, cancel_seconds=None)``; ``start(port=0)`` (returns self), ``stop(
 environments); the ~290 curated runs below come on top. ``now`` anchors all
 data (default: the current UTC time); the fake's clock then ticks on from it in real time.
 ``cancel_seconds`` (default ``run_seconds``) is how long a cancelled run stays CANCELLING.
+``operations`` adds that many generated dbt operations over the last ``VOLUME_DAYS`` (2) days
+(``--operations N``): the nodes of one dbt project run by the generated runs' DBT_CORE task runs,
+for the volume one real workspace had (~20,000 in two days). A failed task run fails
+``VOLUME_FAILING_OPERATION`` and skips every 50th node; some tests warn, some models are REUSED
+(no startedAt/completedAt, ``operationDuration`` only); every ``VOLUME_SLOW_EVERY``-th node is slow.
 
 Modes (``mode=``, ``--mode NAME``): named groups of behaviour switches, ``MODES`` (name -> dict of
 switches); ``switches={...}`` overrides single ones. ``kind`` is the default and the behaviour this
@@ -448,6 +453,10 @@ REQUIRED_INPUT = "command"
 PAUSED_PIPELINE_ALIAS = "legacy_export"
 NO_RUN_ID_PIPELINE_ID = "dee899cc-b9d6-489c-b2ed-1ebb3c159dd0"
 NO_RUN_ID_PIPELINE_ALIAS = "adhoc_backfill"
+
+VOLUME_DAYS = 2                      # generated operations (operations=N) fall in the last 2 days
+VOLUME_FAILING_OPERATION = "model.acme.dim_accounts"   # fails in every failed volume dbt task run
+VOLUME_SLOW_EVERY = 97               # every 97th volume node (from the 8th) is ~40x slower
 
 OLD_FAILED_RUN_ID = "ee72c553-1f89-44b7-b9a8-ca780a3f5477"
 OLD_FAILED_TASK_RUN_ID = "569b4ec8-7f8c-4606-9ffc-1a5716967650"
@@ -2044,6 +2053,11 @@ _WARNING_MESSAGE = "Task failed but treatFailureAsWarning is set; the pipeline c
 # 6. The workspace: catalogue, curated scenarios, generated volume, queries
 ################################################################################
 
+def _stable_hash(text: str) -> int:
+    """A stable small hash (the built-in hash() of a str changes per process)."""
+    return int(hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8], 16)
+
+
 def _uuid_from(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -2387,7 +2401,7 @@ class Workspace:
 
     def __init__(self, *, seed: int = 7, runs: int = 1500, now: datetime | None = None,
                  run_seconds: float = 3.0, big_artifact_bytes: int = 0,
-                 cancel_seconds: float | None = None):
+                 cancel_seconds: float | None = None, operations: int = 0):
         self.seed = seed
         self.run_seconds = run_seconds
         self.cancel_seconds = run_seconds if cancel_seconds is None else cancel_seconds
@@ -2418,6 +2432,7 @@ class Workspace:
         self._rng = random.Random(f"{seed}:scenarios")  # IDs and jitter of the curated runs
         self._add_scenarios()
         self._generate(runs)
+        self._generate_operations(operations)
         self._index()
 
     # -- the clock ------------------------------------------------------------------------------
@@ -3235,6 +3250,68 @@ class Workspace:
                 (completed or started or created) + 100_000 + rng.randrange(100_000), None, trigger,
                 branches[env.id] if git else None,
                 self._commit(pipeline, env, created) if git else None, pipeline.version))
+
+    def _generate_operations(self, count: int) -> None:
+        """``count`` dbt operations over the last VOLUME_DAYS days: the nodes of one dbt project,
+        run by the DBT_CORE task runs of generated runs that finished there (their task runs are
+        made now, exactly as on first use). A failed task run fails VOLUME_FAILING_OPERATION and
+        skips every 50th node; elsewhere some tests warn and some models are REUSED (no
+        timestamps: operationDuration only). Durations are steady per node, and every
+        VOLUME_SLOW_EVERY-th node is much slower."""
+        if count <= 0:
+            return
+        since = self.anchor_us - VOLUME_DAYS * _DAY_US
+        tasks = []
+        for run in sorted(self._runs, key=lambda r: (r.created, r.id)):
+            if run.created < since or run.tasks is not None or run.completed is None \
+                    or run.status not in ("SUCCEEDED", "FAILED", "WARNING"):
+                continue
+            run.tasks = self._template_tasks(run)
+            tasks += [t for t in run.tasks if t.task.integration == "DBT_CORE"
+                      and t.status in ("SUCCEEDED", "FAILED") and t.completed is not None]
+        if not tasks:
+            return
+        rng = random.Random(f"{self.seed}:operations")
+        nodes = max(1, -(-count // len(tasks)))
+        made = 0
+        for task_run in tasks:
+            for index in range(min(nodes, count - made)):
+                self._add_volume_operation(task_run, index, nodes, rng)
+                made += 1
+
+    def _add_volume_operation(self, task_run: TaskRun, index: int, nodes: int,
+                              rng: random.Random) -> None:
+        test = index % 4 == 3
+        name = VOLUME_FAILING_OPERATION if index == 0 else \
+            f"{'test' if test else 'model'}.acme.{'test' if test else 'model'}_{index:04d}"
+        failed_task = task_run.status == "FAILED"
+        if failed_task and index == 0:
+            status = "FAILED"
+        elif failed_task and index % 50 == 49:
+            status = "SKIPPED"
+        elif test and rng.random() < 0.05:
+            status = "WARNING"
+        elif not test and index % 10 == 5 and rng.random() < 0.5:
+            status = "REUSED"
+        else:
+            status = "SUCCEEDED"
+        base = 0.4 + (_stable_hash(name) % 300) / 10
+        seconds = base * (40 if index % VOLUME_SLOW_EVERY == 7 else 1) * (0.8 + 0.4 * rng.random())
+        span = task_run.completed - task_run.started
+        began = task_run.started + span * index // nodes
+        finished = min(task_run.completed, began + int(seconds * _US))
+        ran = status not in ("SKIPPED", "REUSED")
+        message = {"FAILED": _FAILURES["DBT_CORE"][2], "WARNING": "Got 3 results, configured to "
+                   "warn if != 0", "SKIPPED": None}.get(status, "OK" if test else "SUCCESS 1")
+        self._add_operation(
+            self._new_id(rng), task_run, finished, name, "TEST" if test else "MATERIALISATION",
+            status, message=message, externalId=name,
+            externalStatus={"FAILED": "error", "SKIPPED": "skipped", "WARNING": "warn"}.get(
+                status, "pass" if test else "success"),
+            startedAt=iso(began) if ran else None, completedAt=iso(finished) if ran else None,
+            operationDuration=round((finished - began) / _US, 3) if ran else 0.0,
+            rowsAffected=None if test or not ran else rng.randrange(1, 500_000),
+            dependencies=[] if index == 0 else [VOLUME_FAILING_OPERATION], tags=["volume"])
 
     # -- task runs made on demand -------------------------------------------------------------
 
@@ -4698,13 +4775,14 @@ class FakeOrchestra:
     def __init__(self, api_key: str = DEFAULT_API_KEY, non_enterprise_keys=(), seed: int = 7,
                  runs: int = 1500, run_seconds: float = 3.0, now: datetime | None = None,
                  big_artifact_bytes: int = 0, response_check=None, mode: str = "kind",
-                 switches: dict | None = None, cancel_seconds: float | None = None):
+                 switches: dict | None = None, cancel_seconds: float | None = None,
+                 operations: int = 0):
         non_enterprise_keys = tuple(non_enterprise_keys)
         self.mode = mode
         self.switches = mode_switches(mode, switches)
         self.workspace = Workspace(seed=seed, runs=runs, now=now, run_seconds=run_seconds,
                                    cancel_seconds=cancel_seconds,
-                                   big_artifact_bytes=big_artifact_bytes)
+                                   big_artifact_bytes=big_artifact_bytes, operations=operations)
         self.api = Api(self.workspace, api_key, non_enterprise_keys, self.switches)
         self._secrets = tuple(k for k in (api_key, *non_enterprise_keys) if k)
         self._lock = threading.Lock()
@@ -4918,6 +4996,8 @@ def _parse_arguments(argv):
     parser.add_argument("--big-artifact-mb", type=float, default=0,
                         help=f"size of {BIG_ARTIFACT} on the failed dbt task (0: none)")
     parser.add_argument("--now", help="ISO-8601 anchor for the data (default: the current time)")
+    parser.add_argument("--operations", type=int, default=0,
+                        help=f"generated dbt operations over the last {VOLUME_DAYS} days")
     parser.add_argument("--mode", choices=sorted(MODES), default="kind",
                         help="behaviour switches (see MODES in the module docstring)")
     return parser.parse_args(argv)
@@ -4935,7 +5015,7 @@ def main(argv=None) -> int:
     fake = FakeOrchestra(api_key=arguments.api_key, non_enterprise_keys=arguments.non_enterprise_key,
                          seed=arguments.seed, runs=arguments.runs, run_seconds=arguments.run_seconds,
                          now=now, big_artifact_bytes=int(arguments.big_artifact_mb * CHUNK_BYTES),
-                         mode=arguments.mode)
+                         mode=arguments.mode, operations=arguments.operations)
     fake.bind(arguments.port)
     print(fake.base_url, flush=True)
 
