@@ -41,6 +41,7 @@ CALLS = [
     ("get_pipeline", {"pipeline_id": "nightly_elt"}),
     ("trigger_pipeline", {"pipeline_id": "nightly_elt", "cause": "docs example"}),
     ("get_task_run", {"task_run_id": FAILED_DBT_TASK_RUN_ID}),
+    ("list_operations", {"external_id": "model.acme.fct_orders", "time_from": "7d", "limit": 3}),
 ]
 
 

@@ -102,6 +102,19 @@ REFERENCE = {
         "truncated", "omittedForSize", "hint",
     ], "10 schedules, 40 inputs, 10 recent runs (last 7 days); never task parameters, alerts "
        "or webhook settings"),
+    "list_operations": ([
+        "window", "filters", "total", "countsByStatus", "countsExact",
+        "summary{basedOn; with external_id or name: operations, failed, finished, failureRate, "
+        "failureRateOf, firstFailure, lastFailure, durationS{median, p90, of, from}; otherwise: "
+        "slowest[operationName, runs, medianS, maxS], mostFailing[operationName, failed, runs, "
+        "lastFailedAt, message], durationFrom}",
+        "returned",
+        "operations[id, operationName, externalId, operationType, operationStatus, integration, "
+        "insertedAt, startedAt, completedAt, durationS, operationDuration, rowsAffected, message, "
+        "externalStatus, taskRunId, pipelineRunId]",
+        "truncated", "readNote", "durationNote", "hint", "note",
+    ], "limit <= 100 rows (clamped); default window 24 h, at most 35 days; reads <= 20 pages of "
+       "100 (summaries say 'based on N of M rows'); 10 slowest and 10 most failing"),
     "get_task_run": ([
         "taskRun{...as a task of get_pipeline_run_details}",
         "run{id, pipelineName, pipelineId, runStatus, createdAt, envName, unavailable}", "hint",

@@ -44,7 +44,7 @@ TOOL_NAMES = {
     "list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
     "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
     "get_task_run_logs", "list_pipelines", "get_pipeline", "trigger_pipeline", "cancel_pipeline_run",
-    "get_task_run",
+    "get_task_run", "list_operations",
 }
 WRITE_TOOLS = {"trigger_pipeline", "cancel_pipeline_run"}
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")

@@ -837,6 +837,7 @@ NO_KEY_ARGUMENTS = {
     "trigger_pipeline": {"pipeline_id": "nightly_elt"},
     "cancel_pipeline_run": {"pipeline_run_id": RUN},
     "get_task_run": {"task_run_id": TASK},
+    "list_operations": {},
 }
 
 

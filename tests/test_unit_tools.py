@@ -823,6 +823,7 @@ ID_ARGUMENTS = [
     ("get_task_run_logs", "pipeline_run_id", {"task_run_id": TASK}),
     ("get_task_run_logs", "task_run_id", {"pipeline_run_id": RUN}),
     ("get_task_run", "task_run_id", {}),
+    ("list_operations", "task_run_id", {}),
     ("trigger_pipeline", "pipeline_id", {}),
     ("get_pipeline", "pipeline_id", {}),
     ("cancel_pipeline_run", "pipeline_run_id", {}),
