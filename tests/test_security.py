@@ -148,6 +148,8 @@ PLAUSIBLE = {
     "get_pipeline": {"pipeline_id": PIPELINE_ALIAS},
     "trigger_pipeline": {"pipeline_id": PIPELINE_ALIAS, "branch": "main"},
     "cancel_pipeline_run": {"pipeline_run_id": FAILED_RUN_ID, "reason": "test"},
+    "get_task_run": {"task_run_id": FAILED_DBT_TASK_RUN_ID},
+    "list_operations": {"task_run_id": FAILED_DBT_TASK_RUN_ID, "limit": 5},
 }
 HUGE_NUMBERS = [0, -1, 2 ** 31, 2 ** 63, 10 ** 30, 10 ** 400, 1e308, 1.5]
 
@@ -179,6 +181,8 @@ URL_ARGUMENTS = {
     "get_pipeline": ["pipeline_id"],
     "trigger_pipeline": ["pipeline_id", "branch"],
     "cancel_pipeline_run": ["pipeline_run_id"],
+    "get_task_run": ["task_run_id"],
+    "list_operations": ["task_run_id", "external_id", "name", "operation_type", "integration"],
 }
 
 
@@ -304,6 +308,9 @@ def canary_calls(other_host):
         ("log tail", None, "get_task_run_logs", {**task, "filename": DBT_LOG_FILENAME}),
         ("log grep", None, "get_task_run_logs", {**task, "filename": DBT_LOG_FILENAME, "grep": "error"}),
         ("pipelines", None, "list_pipelines", {}),
+        ("task run by id", None, "get_task_run", {"task_run_id": FAILED_DBT_TASK_RUN_ID}),
+        ("log list by task run id", None, "get_task_run_logs", {"task_run_id": FAILED_DBT_TASK_RUN_ID}),
+        ("operations", None, "list_operations", {"time_from": "2d", "status_filter": "FAILED,SKIPPED"}),
         ("start", None, "trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS, "cause": "canary test"}),
         ("repeated start", None, "trigger_pipeline", {"pipeline_id": PIPELINE_ALIAS}),
         ("start without an input", None, "trigger_pipeline", {"pipeline_id": INPUT_PIPELINE_ALIAS}),
