@@ -394,8 +394,27 @@ def clean_text(value, cap):
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
+    if len(text) <= 256:   # names, statuses, messages repeat row after row: clean each once
+        return _clean_short(text, cap)
+    return _clean(text, cap)
+
+
+_short_cleaned = {}   # (text, cap) -> cleaned: a pure function's results, bounded below
+
+
+def _clean_short(text, cap):
+    cleaned = _short_cleaned.get((text, cap))
+    if cleaned is None:
+        if len(_short_cleaned) >= 4096:
+            _short_cleaned.clear()
+        cleaned = _short_cleaned[text, cap] = _clean(text, cap)
+    return cleaned
+
+
+def _clean(text, cap):
     # SECURITY: escapes and invisible characters could hide text from the user or forge lines.
-    if not (text.isascii() and not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text)):
+    if not (text.isascii() and (text.isprintable() or not re.search(r"[\x00-\x08\x0b-\x1f\x7f]",
+                                                                     text))):
         text = re.sub(_ANSI_RE, "", text.replace("\r\n", "\n")).replace("\r", "\n")
         text = re.sub(_CONTROL_RE, "", text)
     text = mask_secrets(text)   # SECURITY: before the cap, which could leave a secret's prefix
@@ -475,11 +494,14 @@ _SECRET_TRIGGERS = {t: tuple((LazyRe(finder, re.ASCII), offsets) for finder, off
     "key": (("key" + _KV_SEP, (3, 4, 6, 7, 8)), ("-----begin ", (0,))),
     "bearer": ((r"bearer[ \t]", (0,)),), "basic": ((r"basic[ \t]", (0,)),),
     "eyJ": (("eyj", (0,)),), "AKIA": (("akia", (0,)),), "ASIA": (("asia", (0,)),),
-    "@": ((r"""://[^\s:/@"'\\]*:[^\s/"'\\]+@""", (0,)),), "gh": ((r"gh[pousr]_", (0,)),),
-    "github_pat_": (("github_pat_", (0,)),), "gl": ((r"gl(?:pat|ptt|dt|rt)-", (0,)),),
+    "@": ((r"""://[^\s:/@"'\\]*:[^\s/"'\\]+@""", (0,)),),
+    **{f"gh{c}_": ((f"gh{c}_", (0,)),) for c in "pousr"},
+    "github_pat_": (("github_pat_", (0,)),),
+    **{f"gl{k}-": ((f"gl{k}-", (0,)),) for k in ("pat", "ptt", "dt", "rt")},
     "xox": ((r"xox[abprs]-", (0,)),), "k_live_": (("k_live_", (1,)),),
     "k_test_": (("k_test_", (1,)),), "whsec_": (("whsec_", (0,)),),
     "hooks.slack": ((r"hooks\.slack\.com/", (0,)),)}.items()}
+_ANY_TRIGGER = LazyRe("|".join(re.escape(t.lower()) for t in _SECRET_TRIGGERS))   # on lower()
 _LOWER_TRIGGERS = tuple(t for t in _SECRET_TRIGGERS if t == t.lower())
 _CASED_TRIGGERS = tuple(t for t in _SECRET_TRIGGERS if t != t.lower())   # AKIA, ASIA, eyJ
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -514,6 +536,8 @@ def _is_basic_credential(value):
 
 def _mask_once(text):
     low = text.lower()
+    if len(low) <= 256 and not _ANY_TRIGGER.search(low):   # a short text: one search, done
+        return text
     fired = [t for t in _LOWER_TRIGGERS if t in low] + [t for t in _CASED_TRIGGERS if t in text]
     if not fired:
         return text
@@ -2386,6 +2410,8 @@ def flat(fields):
 
 def fit_rows(payload, key, rows, hint):
     """payload with as many rows under `key` as fit in MAX_RESULT_CHARS; says what was cut."""
+    if len(dump(dict(payload, **{key: rows}))) + 400 <= MAX_RESULT_CHARS:
+        return dict(payload, **{key: rows})   # the usual case: one measure, not one per row
     size = len(dump(payload)) + 400   # room for the truncation fields below
     kept = []
     for row in rows:
