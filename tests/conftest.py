@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the fake Orchestra API (see tests/fake_orchestra.py)."""
+"""Shared pytest fixtures: the fake Orchestra API (see tests/fake_orchestra.py), and a second fake
+playing "another host" that a redirect must never reach. The harness itself is tests/mcp_helpers.py."""
 
 import sys
 from pathlib import Path
@@ -53,3 +54,12 @@ def fresh_fake():
     yield make
     for server in made:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def other_host():
+    """A second fake on another port, playing "another host": a redirect points there, and its journal
+    shows whether anything (the key above all) ever arrived. Clear its journal before use."""
+    server = FakeOrchestra().start()
+    yield server
+    server.stop()

@@ -15,7 +15,7 @@ import orchestra_mcp
 import pytest
 from conftest import NON_ENTERPRISE_KEY
 from fake_orchestra import FAILED_RUN_ID
-from mcp_helpers import REPO, SERVER, RawServer, server_env
+from mcp_helpers import REPO, SERVER, finish, server_env, start
 
 EXIT_GUARD_S = 30   # a failure guard for a process the design ends in about a second, never a timing claim
 
@@ -27,7 +27,8 @@ def run(args, env, timeout=60, **kwargs):
 
 
 def offline_env(tmp_path, **extra):
-    return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **extra}
+    """No key, no base URL: the offline modes must need neither."""
+    return server_env(None, tmp_path, key=None, **extra)
 
 
 # ---- --check ---------------------------------------------------------------------------------------------
@@ -153,14 +154,14 @@ def test_demo_call_diagnoses_the_sample_failure_offline(tmp_path):
 # ---- --demo ------------------------------------------------------------------------------------------------
 
 def test_demo_mode_serves_sample_data_labelled_as_such(tmp_path):
-    server = RawServer(offline_env(tmp_path), args=["--demo"])
+    server = start(offline_env(tmp_path), args=["--demo"])
     try:
         assert server.initialize()["result"]["serverInfo"]["name"] == "orchestra-mcp"
         is_error, result = server.call("list_failures")
         assert not is_error and "SAMPLE DATA" in result["demo"]
         assert result["runs"][0]["rootCauses"][0]["taskId"] == "transform_core"
     finally:
-        server.close()
+        finish(server)
 
 
 def demo_downloads(tmp):
@@ -172,7 +173,7 @@ def test_demo_save_writes_to_a_temporary_directory_removed_on_every_exit(tmp_pat
     tmp = tmp_path / "tmp"   # its own TMPDIR: other processes' demo directories never count
     tmp.mkdir()
     before = demo_downloads(tmp)
-    server = RawServer(offline_env(tmp_path, TMPDIR=str(tmp)), args=["--demo"])
+    server = start(offline_env(tmp_path, TMPDIR=str(tmp)), args=["--demo"])
     try:
         server.initialize()
         is_error, saved = server.call("download_task_artifact", pipeline_run_id="8e808ad7",
@@ -188,7 +189,7 @@ def test_demo_save_writes_to_a_temporary_directory_removed_on_every_exit(tmp_pat
         assert not os.path.exists(saved["savedTo"])
         assert demo_downloads(tmp) == before
     finally:
-        server.close()
+        finish(server)
 
 
 # ---- --selftest, --version, --help -----------------------------------------------------------------------------
@@ -233,7 +234,7 @@ def test_an_unknown_option_exits_2(tmp_path):
     assert code == 2 and out == "" and "--bogus" in err
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["--selftest"],
+@pytest.mark.parametrize("args", [["--help"], ["--version"], pytest.param(["--selftest"], marks=pytest.mark.slow),
                                   ["--demo", "--call", "list_pipeline_runs", '{"time_from": "7d"}']])
 def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path, args):
     reader, writer = os.pipe()
