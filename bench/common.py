@@ -93,16 +93,6 @@ def child_env(home, **extra):
     return env
 
 
-def server_env(home, base_url, **extra):
-    settings = {
-        "ORCHESTRA_API_KEY": API_KEY, "ORCHESTRA_API_BASE_URL": base_url,
-        "ORCHESTRA_MCP_DOWNLOAD_DIR": str(Path(home) / "downloads"),
-        "ORCHESTRA_MCP_DEADLINE_S": "60", "ORCHESTRA_TIMEOUT": "30",
-    }
-    settings.update(extra)
-    return child_env(home, **settings)
-
-
 def warm_pycache():
     """Compile orchestra_mcp into __pycache__ (a child without PYTHONDONTWRITEBYTECODE) and check it.
 
@@ -346,8 +336,12 @@ class Workspace:
         return self
 
     def server(self, command=None, **settings):
-        server, _ = spawn(command or [CONSOLE_SCRIPT], server_env(self.home, self.fake.base_url, **settings),
-                          self.home)
+        """A server against this workspace's fake (child_env: the benchmarks' minimal environment)."""
+        env = child_env(self.home, **{
+            "ORCHESTRA_API_KEY": API_KEY, "ORCHESTRA_API_BASE_URL": self.fake.base_url,
+            "ORCHESTRA_MCP_DOWNLOAD_DIR": str(self.home / "downloads"),
+            "ORCHESTRA_MCP_DEADLINE_S": "60", "ORCHESTRA_TIMEOUT": "30", **settings})
+        server, _ = spawn(command or [CONSOLE_SCRIPT], env, self.home)
         self.servers.append(server)
         reply = server.initialize()
         if "result" not in reply:
