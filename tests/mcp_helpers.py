@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 SERVER = REPO / "orchestra_mcp.py"
 WAIT_S = 30.0   # a failure guard for one expected message, generous for a loaded machine (never a timing claim)
 JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603}
-# Set by `bench/coverage.sh` (tests/coverage/sitecustomize.py on PYTHONPATH, and the coverage
-# config): passed on to every server process, so that its lines count too. Unset: nothing passes.
+# Set by `bench/coverage.sh` (the coverage config, and tests/coverage/sitecustomize.py on
+# PYTHONPATH): passed on to every server process, so that its lines count too. When
+# COVERAGE_PROCESS_START is unset, neither passes (a developer's own PYTHONPATH stays out).
 COVERAGE_VARIABLES = ("COVERAGE_PROCESS_START", "PYTHONPATH")
 
 
@@ -42,7 +43,8 @@ def server_env(base_url, home, key="test-key", **extra):
         env["ORCHESTRA_API_BASE_URL"] = base_url
     if key is not None:
         env["ORCHESTRA_API_KEY"] = key
-    env.update({name: os.environ[name] for name in COVERAGE_VARIABLES if os.environ.get(name)})
+    if os.environ.get("COVERAGE_PROCESS_START"):
+        env.update({name: os.environ[name] for name in COVERAGE_VARIABLES if os.environ.get(name)})
     for name, value in extra.items():
         if value is None:
             env.pop(name, None)
