@@ -21,6 +21,11 @@ from orchestra_mcp import LineClient
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER = REPO / "orchestra_mcp.py"
+# How the servers are started: the command launch-orchestra-mcp.sh execs (so Claude Code's), which
+# imports the module, so its bytecode is cached. `python orchestra_mcp.py` compiles the 4,000-line
+# file at every start (~70 ms of CPU, hundreds of times a run); a few tests keep that form.
+LAUNCHER_CODE = "import sys; sys.path[0] = sys.argv.pop(1); import orchestra_mcp; sys.exit(orchestra_mcp.main())"
+SERVER_COMMAND = [sys.executable, "-c", LAUNCHER_CODE, str(REPO)]
 WAIT_S = 30.0   # a failure guard for one expected message, generous for a loaded machine (never a timing claim)
 JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603}
 # Set by `bench/coverage.sh` (the coverage config, and tests/coverage/sitecustomize.py on
@@ -122,8 +127,7 @@ def tool_result(reply):
 
 def start(env, args=(), command=None, cwd=REPO):
     """The server as a subprocess in raw JSON-RPC lines; every line read passes check_wire_line."""
-    return LineClient(args=args, env=env, cwd=str(cwd), check=check_wire_line,
-                      command=command or [sys.executable, str(SERVER)])
+    return LineClient(args=args, env=env, cwd=str(cwd), check=check_wire_line, command=command or SERVER_COMMAND)
 
 
 def finish(client, timeout=WAIT_S):
@@ -189,9 +193,11 @@ def decode(result):
     return result.is_error, (text if result.is_error else json.loads(text))
 
 
-def sdk_params(env):
+def sdk_params(env, script=False):
+    """How the SDK client starts the server: SERVER_COMMAND, or `python orchestra_mcp.py` (script=True)."""
     from mcp import StdioServerParameters
-    return StdioServerParameters(command=sys.executable, args=[str(SERVER)], env=env, cwd=str(REPO))
+    args = [str(SERVER)] if script else SERVER_COMMAND[1:]
+    return StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(REPO))
 
 
 def call_tools(env, calls, mode="legacy"):

@@ -1,6 +1,7 @@
 """The command line (the module's Appendix): --check, --call, --demo, --selftest, --version, --help.
 
-Each mode runs as a subprocess, the way a user or the launcher runs it.
+Each mode runs as a subprocess, the way the launcher (and the console script) runs it; the self-test
+and the closed-pipe cases run `python orchestra_mcp.py`, the way a user runs it.
 """
 import hashlib
 import json
@@ -15,13 +16,13 @@ import orchestra_mcp
 import pytest
 from conftest import NON_ENTERPRISE_KEY
 from fake_orchestra import FAILED_RUN_ID
-from mcp_helpers import REPO, SERVER, finish, server_env, start
+from mcp_helpers import REPO, SERVER, SERVER_COMMAND, finish, server_env, start
 
 EXIT_GUARD_S = 30   # a failure guard for a process the design ends in about a second, never a timing claim
 
 
 def run(args, env, timeout=60, **kwargs):
-    done = subprocess.run([sys.executable, str(SERVER), *args], env=env, cwd=str(REPO), capture_output=True,
+    done = subprocess.run([*SERVER_COMMAND, *args], env=env, cwd=str(REPO), capture_output=True,
                           text=True, timeout=timeout, **kwargs)
     return done.returncode, done.stdout, done.stderr
 

@@ -237,7 +237,7 @@ def test_the_sdk_client_initializes_lists_eleven_tools_and_calls_one_in_legacy_m
 
 
 def test_the_plain_sdk_client_given_stdio_server_parameters_works_in_both_modes(fake, tmp_path):
-    params = sdk_params(server_env(fake.base_url, tmp_path))
+    params = sdk_params(server_env(fake.base_url, tmp_path), script=True)   # python orchestra_mcp.py
 
     async def session(mode):
         async with Client(params, mode=mode) as client:
