@@ -122,7 +122,8 @@ class Rig:
         self.op.write_text(STUB_OP)
         self.op.chmod(0o755)
         self.python = tmp_path / "stub-python"
-        self.python.write_text("#!%s\n%s" % (sys.executable, STUB_SERVER))
+        # -IS: no site packages and no environment (the stub needs neither): a third of a start saved, twice a run
+        self.python.write_text("#!%s -IS\n%s" % (sys.executable, STUB_SERVER))
         self.python.chmod(0o755)
         self.record = tmp_path / "server.json"
         self.op_log = tmp_path / "op.log"
