@@ -677,7 +677,7 @@ def end(client, how):
 @pytest.mark.parametrize("how", ["eof", "SIGINT", "SIGTERM"])
 def test_eof_or_a_signal_with_calls_in_flight_ends_the_process_quietly(fake, tmp_path, how):
     # Every call below would take a minute or more; an exit within the 30 s failure guard proves the
-    # server did not wait for them (bench/bench_signals.py measures how fast it really is).
+    # server did not wait for them (the design's bound is EOF_GRACE_S, 1.5 s; no test times it).
     fake.add_fault(match=ON_STATUS, count=3, action="slow", delay=120)                      # stalled reads
     fake.add_fault(match={"method": "GET", "path": "/pipelines"}, count=5, action="status", status=429,
                    headers={"Retry-After": "60"})                                           # a Retry-After wait
@@ -726,7 +726,7 @@ def _signal_trials(tmp_path, trials, signum):
             client.request("tools/list")
             client.process.send_signal(signum)
             try:
-                client.process.wait(timeout=20)   # a failure guard, not a timing claim (bench_signals.py times it)
+                client.process.wait(timeout=20)   # a failure guard, not a timing claim
             except subprocess.TimeoutExpired:
                 stuck.append(trial)
                 continue
