@@ -6,6 +6,12 @@ from pathlib import Path
 
 import pytest
 
+# Cache the test modules' compiled (assertion-rewritten) bytecode in their __pycache__, as Python
+# does by default, even where the environment sets PYTHONDONTWRITEBYTECODE (this machine does):
+# compiling every test module again costs each run seconds. The server processes get no such
+# variable either (tests/mcp_helpers.server_env), so they import orchestra_mcp from its .pyc.
+sys.dont_write_bytecode = False
+
 TESTS_DIR = Path(__file__).resolve().parent
 for folder in (TESTS_DIR, TESTS_DIR.parent):   # `import fake_orchestra`, and orchestra_mcp even when not installed
     if str(folder) not in sys.path:
