@@ -262,12 +262,16 @@ def arguments_for(name, other_url):
     return st.fixed_dictionaries(required, optional=optional)
 
 
+@pytest.mark.parametrize("examples", [pytest.param(10, id="10"), pytest.param(30, id="30", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", list(PLAUSIBLE))
-def test_random_arguments_give_an_error_or_a_bounded_result_and_stay_in_the_api(fuzz_server, api, other_host, name):
+def test_random_arguments_give_an_error_or_a_bounded_result_and_stay_in_the_api(fuzz_server, api, other_host, name,
+                                                                                examples):
+    """10 random argument sets per tool by default, 30 in the slow run (the path-like values above
+    are all tried every run)."""
     server, _ = fuzz_server
     other_host.clear_journal()
 
-    @settings(max_examples=30, derandomize=True, database=None, deadline=None,
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(arguments=arguments_for(name, other_host.base_url))
     def fuzz(arguments):
