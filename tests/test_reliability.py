@@ -457,10 +457,12 @@ def test_a_body_dripping_past_the_deadline_is_cut_by_the_watchdog(fault_server, 
 
 
 def test_a_call_that_waited_out_its_deadline_for_a_worker_is_refused_unsent(fake, tmp_path):
-    # Eight calls hang on the API until their 2 s deadline; a ninth, queued behind them, reaches a
-    # worker with its own deadline (counted from arrival) all but spent: refused, nothing sent.
+    # Eight calls hang on the API until their 1.5 s deadline; a ninth, queued behind them, reaches a
+    # worker with its own deadline (counted from arrival) all but spent: refused, nothing sent. (The
+    # eight start at once, on idle workers: a start up to 1 s late would still leave them the 0.5 s
+    # the server requires.)
     fake.add_fault(match=ON_STATUS, count=8, action="slow", delay=60)
-    server = start(server_env(fake.base_url, tmp_path, ORCHESTRA_MCP_DEADLINE_S="2", ORCHESTRA_TIMEOUT="30"))
+    server = start(server_env(fake.base_url, tmp_path, ORCHESTRA_MCP_DEADLINE_S="1.5", ORCHESTRA_TIMEOUT="30"))
     try:
         server.initialize()
         calls = [{"jsonrpc": "2.0", "id": n, "method": "tools/call",
