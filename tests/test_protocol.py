@@ -236,20 +236,21 @@ def test_the_sdk_client_initializes_lists_eleven_tools_and_calls_one_in_legacy_m
         check_message(message)
 
 
-def test_the_plain_sdk_client_given_stdio_server_parameters_works_in_both_modes(fake, tmp_path):
-    params = sdk_params(server_env(fake.base_url, tmp_path), script=True)   # python orchestra_mcp.py
+def test_the_plain_sdk_client_given_stdio_server_parameters_starts_python_orchestra_mcp_py(fake, tmp_path):
+    """The documented way: `python orchestra_mcp.py` through the SDK's own stdio transport (auto mode
+    is the next test's)."""
+    params = sdk_params(server_env(fake.base_url, tmp_path), script=True)
 
-    async def session(mode):
-        async with Client(params, mode=mode) as client:
+    async def session():
+        async with Client(params, mode="legacy") as client:
             listing = await client.list_tools()
             result = await client.call_tool("list_pipelines", {})
             return {t.name for t in listing.tools}, result
 
-    for mode in ("legacy", "auto"):
-        names, result = anyio.run(session, mode)
-        assert names == TOOL_NAMES
-        assert result.is_error is False
-        assert json.loads(result.content[0].text)["pipelines"]
+    names, result = anyio.run(session)
+    assert names == TOOL_NAMES
+    assert result.is_error is False
+    assert json.loads(result.content[0].text)["pipelines"]
 
 
 def test_auto_mode_gets_an_immediate_method_not_found_for_server_discover_and_falls_back(fake, tmp_path):
