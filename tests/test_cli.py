@@ -154,41 +154,32 @@ def test_demo_call_diagnoses_the_sample_failure_offline(tmp_path):
 
 # ---- --demo ------------------------------------------------------------------------------------------------
 
-def test_demo_mode_serves_sample_data_labelled_as_such(tmp_path):
-    server = start(offline_env(tmp_path), args=["--demo"])
-    try:
-        assert server.initialize()["result"]["serverInfo"]["name"] == "orchestra-mcp"
-        is_error, result = server.call("list_failures")
-        assert not is_error and "SAMPLE DATA" in result["demo"]
-        assert result["runs"][0]["rootCauses"][0]["taskId"] == "transform_core"
-    finally:
-        finish(server)
-
-
 def demo_downloads(tmp):
     return {name for name in os.listdir(tmp) if name.startswith("orchestra-mcp-demo-")}
 
 
 @pytest.mark.parametrize("how", ["eof", "sigint", "sigterm"])
 def test_demo_save_writes_to_a_temporary_directory_removed_on_every_exit(tmp_path, how):
+    """--demo serves the sample workspace, labelled as such, and a save lands in a temporary directory
+    (never the configured download directory) that every way of ending the server removes."""
     tmp = tmp_path / "tmp"   # its own TMPDIR: other processes' demo directories never count
     tmp.mkdir()
-    before = demo_downloads(tmp)
     server = start(offline_env(tmp_path, TMPDIR=str(tmp)), args=["--demo"])
     try:
-        server.initialize()
+        assert server.initialize()["result"]["serverInfo"]["name"] == "orchestra-mcp"
         is_error, saved = server.call("download_task_artifact", pipeline_run_id="8e808ad7",
                                       task_run_id=orchestra_mcp.SAMPLE_DBT_TASK, filename="run_results.json", save=True)
         assert not is_error and os.path.isfile(saved["savedTo"]), saved
-        assert saved["savedTo"].startswith(str(tmp) + os.sep)   # a temp dir, never the user's cache
-        assert demo_downloads(tmp) - before
+        assert "SAMPLE DATA" in saved["demo"]
+        assert saved["savedTo"].startswith(str(tmp) + os.sep)   # never the configured download directory
+        assert len(demo_downloads(tmp)) == 1
         if how == "eof":
             server.process.stdin.close()
         else:
             server.process.send_signal(signal.SIGINT if how == "sigint" else signal.SIGTERM)
         server.process.wait(timeout=EXIT_GUARD_S)
         assert not os.path.exists(saved["savedTo"])
-        assert demo_downloads(tmp) == before
+        assert demo_downloads(tmp) == set()
     finally:
         finish(server)
 
