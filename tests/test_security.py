@@ -347,7 +347,7 @@ def test_the_canary_key_appears_nowhere_across_every_tool_failure_and_fault(api,
     other_host.clear_journal()
     log_file = tmp_path / "orchestra-mcp.log"
     env = server_env(api.base_url, tmp_path, key=CANARY, ORCHESTRA_MCP_LOG_LEVEL="DEBUG",
-                     ORCHESTRA_MCP_LOG_FILE=str(log_file), ORCHESTRA_TIMEOUT="1", ORCHESTRA_MCP_DEADLINE_S="3",
+                     ORCHESTRA_MCP_LOG_FILE=str(log_file), ORCHESTRA_TIMEOUT="1", ORCHESTRA_MCP_DEADLINE_S="2.5",
                      ORCHESTRA_MCP_RETRY_AFTER_CAP_S="2")
     server = start(env)
     texts = []
@@ -442,7 +442,8 @@ def test_exception_messages_and_tracebacks_never_carry_the_key(api, other_host, 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     log_file = tmp_path / "in-process.log"
-    environ = {"ORCHESTRA_API_KEY": CANARY, "ORCHESTRA_API_BASE_URL": api.base_url, "ORCHESTRA_TIMEOUT": "1",
+    # Every fault below must end in an error, whatever its cause: a short read timeout cannot break this test.
+    environ = {"ORCHESTRA_API_KEY": CANARY, "ORCHESTRA_API_BASE_URL": api.base_url, "ORCHESTRA_TIMEOUT": "0.5",
                "ORCHESTRA_MCP_RETRY_BACKOFF_S": "0.01", "ORCHESTRA_MCP_RETRY_AFTER_CAP_S": "1",
                "ORCHESTRA_MCP_LOG_LEVEL": "DEBUG", "ORCHESTRA_MCP_LOG_FILE": str(log_file)}
     on_status = {"method": "GET", "path": STATUS_PATH}
@@ -452,7 +453,7 @@ def test_exception_messages_and_tracebacks_never_carry_the_key(api, other_host, 
         {"match": on_status, "count": 1, "action": "status", "status": 403},
         {"match": on_status, "count": 1, "action": "drop"},
         {"match": on_status, "count": 1, "action": "non_json"},
-        {"match": on_status, "count": 5, "action": "slow", "delay": 1.5},
+        {"match": on_status, "count": 5, "action": "slow", "delay": 1.0},
         {"match": on_status, "count": 10, "action": "reset"},
         {"match": on_status, "count": 1, "action": "big_body", "size": 9 * 1024 * 1024},
         {"match": on_status, "count": 1, "action": "redirect", "location": other_host.base_url + "/x"},
