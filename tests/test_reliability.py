@@ -56,7 +56,7 @@ FUZZ_SETTINGS = {"derandomize": True, "database": None, "deadline": None,
 SCALES = [pytest.param(4, id="quarter"), pytest.param(1, id="all", marks=pytest.mark.slow)]
 TOOL_NAMES = ("list_failures", "diagnose_pipeline_run", "get_pipeline_run_status", "get_pipeline_run_details",
               "list_pipeline_runs", "list_task_runs", "get_task_run_artifacts", "download_task_artifact",
-              "get_task_run_logs", "list_pipelines", "get_pipeline", "trigger_pipeline")
+              "get_task_run_logs", "list_pipelines", "get_pipeline", "trigger_pipeline", "cancel_pipeline_run")
 FIGURES = {"cases fuzzed": 0, "faults survived": 0}
 
 
