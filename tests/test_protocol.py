@@ -189,7 +189,7 @@ def wire(seen):
             if not isinstance(item, Exception)]
 
 
-def test_the_sdk_client_initializes_lists_eleven_tools_and_calls_one_in_legacy_mode(fake, tmp_path):
+def test_the_sdk_client_initializes_lists_every_tool_and_calls_one_in_legacy_mode(fake, tmp_path):
     params = sdk_params(server_env(fake.base_url, tmp_path))
     incoming, outgoing = [], []
 
