@@ -27,7 +27,7 @@ SERVER = REPO / "orchestra_mcp.py"
 LAUNCHER_CODE = "import sys; sys.path[0] = sys.argv.pop(1); import orchestra_mcp; sys.exit(orchestra_mcp.main())"
 SERVER_COMMAND = [sys.executable, "-c", LAUNCHER_CODE, str(REPO)]
 WAIT_S = 30.0   # a failure guard for one expected message, generous for a loaded machine (never a timing claim)
-JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603}
+JSONRPC_CODES = {-32700, -32600, -32601, -32602, -32603, -32022}   # -32022: 2026-07-28's unsupported version
 # Set by `bench/coverage.sh` (the coverage config, and tests/coverage/sitecustomize.py on
 # PYTHONPATH): passed on to every server process, so that its lines count too. When
 # COVERAGE_PROCESS_START is unset, neither passes (a developer's own PYTHONPATH stays out).
@@ -193,11 +193,12 @@ def decode(result):
     return result.is_error, (text if result.is_error else json.loads(text))
 
 
-def sdk_params(env, script=False):
-    """How the SDK client starts the server: SERVER_COMMAND, or `python orchestra_mcp.py` (script=True)."""
+def sdk_params(env, script=False, args=()):
+    """How the SDK client starts the server: SERVER_COMMAND, or `python orchestra_mcp.py` (script=True),
+    followed by the server's own `args` (e.g. --demo)."""
     from mcp import StdioServerParameters
-    args = [str(SERVER)] if script else SERVER_COMMAND[1:]
-    return StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(REPO))
+    command = [str(SERVER)] if script else SERVER_COMMAND[1:]
+    return StdioServerParameters(command=sys.executable, args=[*command, *args], env=env, cwd=str(REPO))
 
 
 def call_tools(env, calls, mode="legacy"):
