@@ -18,7 +18,8 @@ call never answered.
 import sys
 import time
 
-from common import FAILED_RUN_ID, Report, Workspace, arguments, secs, stats
+from common import (FAILED_RUN_ID, Report, Workspace, arguments, call_message, read_reply, secs, stats,
+                    timed_call)
 
 CALLS = 8
 DELAY_S = 0.5
@@ -27,12 +28,12 @@ TARGET_S = 0.8
 
 def burst(server, count=CALLS):
     """Write `count` get_pipeline_run_status calls at once; (seconds to the last reply, ids, errors)."""
-    messages = [server.call_message("get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID) for _ in range(count)]
+    messages = [call_message(server, "get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID) for _ in range(count)]
     wanted = {request_id for request_id, _ in messages}
     started = server.send(*(message for _, message in messages))
     last, errors, others = started, 0, []
     while wanted:
-        reply, arrived, _ = server.read_reply(30)
+        reply, arrived, _ = read_reply(server, 30)
         if reply is None:
             raise RuntimeError(f"{len(wanted)} call(s) never answered")
         if reply.get("id") not in wanted:
@@ -50,7 +51,7 @@ def main():
     status_fault = {"match": {"method": "GET", "path": "/status"}, "count": CALLS, "action": "slow", "delay": DELAY_S}
     with Workspace(nodelay=not args.stock_fake) as ws:
         server = ws.server()
-        server.call("get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID)   # warm: requests imported
+        timed_call(server, "get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID)   # warm: requests imported
 
         totals = []
         for _ in range(args.rounds):
@@ -73,7 +74,7 @@ def main():
         ws.fake.add_fault(match={"method": "GET", "path": "/pipeline_runs", "query": "page_size=100"},
                           count=100000, action="slow", delay=args.page_delay)
         ws.fake.add_fault(**status_fault)
-        paging_id, message = server.call_message("list_pipeline_runs", time_from="30d")
+        paging_id, message = call_message(server, "list_pipeline_runs", time_from="30d")
         paging_started = server.send(message)
         while len(ws.fake.journal()) < 2:   # wait until it is paging (second page requested)
             if time.perf_counter() - paging_started > 30:
@@ -83,7 +84,7 @@ def main():
         server.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
                      "params": {"requestId": paging_id, "reason": "bench"}})
         elapsed, errors, others, burst_sent = burst(server)
-        stray, _, _ = server.read_reply(max(1.0, 2 * args.page_delay))   # the cancelled call must stay silent
+        stray, _, _ = read_reply(server, max(1.0, 2 * args.page_delay))   # the cancelled call must stay silent
         if stray is not None:
             others.append(stray)
         journal = ws.fake.journal()

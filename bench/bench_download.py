@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from common import (API_KEY, BIG_ARTIFACT, FAILED_DBT_TASK_RUN_ID, FAILED_RUN_ID, Report, Workspace, arguments,
-                    secs, stats)
+                    proc_field, secs, stats, timed_call)
 
 TARGET_RSS_MB = 20
 TARGET_SHARE = 0.8
@@ -41,9 +41,9 @@ def main():
         raise SystemExit("curl is not on PATH")
     with Workspace(big_artifact_mb=args.mb, nodelay=not args.stock_fake) as ws:
         server = ws.server(ORCHESTRA_MCP_DEADLINE_S="300", ORCHESTRA_TIMEOUT="60")
-        hwm_cold = server.status("VmHWM")
-        server.call("get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID)
-        hwm_warm = server.status("VmHWM")
+        hwm_cold = proc_field(server.process.pid, "VmHWM")
+        timed_call(server, "get_pipeline_run_status", pipeline_run_id=FAILED_RUN_ID)
+        hwm_warm = proc_field(server.process.pid, "VmHWM")
         headers = ws.home / "curl-headers"
         headers.write_text(f"Authorization: Bearer {API_KEY}\n")
         os.chmod(headers, 0o600)
@@ -55,7 +55,7 @@ def main():
         for round_index in range(args.rounds):
             for way in (("mcp", "curl") if round_index % 2 == 0 else ("curl", "mcp")):
                 if way == "mcp":
-                    is_error, result, _, elapsed = server.call("download_task_artifact", pipeline_run_id=FAILED_RUN_ID,
+                    is_error, result, _, elapsed = timed_call(server, "download_task_artifact", pipeline_run_id=FAILED_RUN_ID,
                                                                task_run_id=FAILED_DBT_TASK_RUN_ID, filename=BIG_ARTIFACT,
                                                                save=True)
                     if is_error or result["size"] != size:
@@ -74,7 +74,7 @@ def main():
                     raise RuntimeError("the saved file, the server's sha256 and curl's file disagree")
             saved.unlink()
             curl_file.unlink()
-        hwm_end = server.status("VmHWM")
+        hwm_end = proc_field(server.process.pid, "VmHWM")
 
     mcp, curl = stats(mcp_times), stats(curl_times)
     mb = size / 1e6

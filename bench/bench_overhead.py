@@ -19,7 +19,8 @@ Two more figures split the fixed cost of the stdio hop, interleaved with the res
 import sys
 import time
 
-from common import FAILED_RUN_ID, Report, Workspace, arguments, direct_session, ms, replay_url, stats
+from common import (FAILED_RUN_ID, Report, Workspace, arguments, call_message, direct_session, ms, read_reply,
+                    replay_url, request_message, stats, timed_call)
 
 TARGET_RATIO = 1.3
 TARGET_ADDED_MS = 2.0
@@ -38,7 +39,7 @@ def main():
         direct = {}
         for name, arguments_ in CASES.items():   # the request each call makes, from the journal
             ws.fake.clear_journal()
-            is_error, payload, _, _ = server.call(name, **arguments_)
+            is_error, payload, _, _ = timed_call(server, name, **arguments_)
             if is_error:
                 raise RuntimeError(f"{name}: {payload}")
             journal = ws.fake.journal()
@@ -53,9 +54,9 @@ def main():
                             f"total {body['total']} (server said total {payload['total']})")
 
         def via_mcp(name):
-            request_id, message = server.call_message(name, **CASES[name])
+            request_id, message = call_message(server, name, **CASES[name])
             started = server.send(message)
-            reply, arrived, _ = server.read_reply(30)
+            reply, arrived, _ = read_reply(server, 30)
             if reply is None or reply.get("id") != request_id or reply["result"]["isError"]:
                 raise RuntimeError(f"{name}: bad reply {str(reply)[:300]}")
             return arrived - started
@@ -70,11 +71,11 @@ def main():
 
         def via_stdio(name):
             if name == "ping":
-                request_id, message = server.request_message("ping")
+                request_id, message = request_message(server, "ping")
             else:
-                request_id, message = server.call_message("get_pipeline_run_status", pipeline_run_id="not-a-run")
+                request_id, message = call_message(server, "get_pipeline_run_status", pipeline_run_id="not-a-run")
             started = server.send(message)
-            reply, arrived, _ = server.read_reply(30)
+            reply, arrived, _ = read_reply(server, 30)
             if reply is None or reply.get("id") != request_id:
                 raise RuntimeError(f"{name}: bad reply {str(reply)[:300]}")
             return arrived - started

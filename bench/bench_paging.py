@@ -18,7 +18,8 @@ one too. Whether it grows with the total: the 7-day vs 30-day figures, and (full
 import sys
 import time
 
-from common import Report, Workspace, arguments, direct_session, replay_url, secs, stats
+from common import (Report, Workspace, arguments, direct_session, proc_field, replay_url, secs, stats,
+                    timed_call)
 
 TARGET_RSS_MB = 15
 TARGET_THROUGHPUT = 0.9
@@ -39,16 +40,16 @@ def main():
     report = Report("bench_paging", args)
     with Workspace(runs=args.runs, nodelay=not args.stock_fake) as ws:
         server = ws.server(ORCHESTRA_MCP_DEADLINE_S="300", ORCHESTRA_TIMEOUT="60")
-        hwm_cold = server.status("VmHWM")
-        is_error, payload, _, _ = server.call("list_pipeline_runs", time_from="1h")
+        hwm_cold = proc_field(server.process.pid, "VmHWM")
+        is_error, payload, _, _ = timed_call(server, "list_pipeline_runs", time_from="1h")
         if is_error:
             raise RuntimeError(payload)
-        hwm_warm = server.status("VmHWM")
+        hwm_warm = proc_field(server.process.pid, "VmHWM")
 
         ws.fake.clear_journal()
-        is_error, week, _, week_s = server.call("list_pipeline_runs", time_from="7d")
+        is_error, week, _, week_s = timed_call(server, "list_pipeline_runs", time_from="7d")
         week_pages = len(page_requests(ws.fake.journal()))
-        hwm_week = server.status("VmHWM")
+        hwm_week = proc_field(server.process.pid, "VmHWM")
 
         session = direct_session()
         mcp_times, bare_times, pages, totals = [], [], [], []
@@ -56,7 +57,7 @@ def main():
             for way in (("mcp", "bare") if round_index % 2 == 0 else ("bare", "mcp")):
                 if way == "mcp":
                     ws.fake.clear_journal()
-                    is_error, result, _, elapsed = server.call("list_pipeline_runs", time_from=f"{args.days}d", timeout=600)
+                    is_error, result, _, elapsed = timed_call(server, "list_pipeline_runs", time_from=f"{args.days}d", timeout=600)
                     if incomplete(is_error, result):
                         raise RuntimeError(f"the listing did not complete: {str(result)[:500]}")
                     journal = ws.fake.journal()
@@ -72,7 +73,7 @@ def main():
                     bare_times.append(bare_loop(session, ws.fake, replay))
             if round_index == 0:
                 bare_times.append(bare_loop(session, ws.fake, replay))
-        hwm_end = server.status("VmHWM")
+        hwm_end = proc_field(server.process.pid, "VmHWM")
 
     mcp, bare = stats(mcp_times), stats(bare_times)
     report.figure("paging.pages", f"{pages[-1]} pages of 100 for {totals[-1]:,} runs over {args.days} days "
@@ -100,14 +101,14 @@ def scale(args, report):
     """One listing of many more runs in a fresh fake and server: does the peak grow with the total?"""
     with Workspace(runs=args.scale_runs, nodelay=not args.stock_fake) as ws:
         server = ws.server(ORCHESTRA_MCP_DEADLINE_S="600", ORCHESTRA_TIMEOUT="60")
-        server.call("list_pipeline_runs", time_from="1h")
-        hwm_warm = server.status("VmHWM")
+        timed_call(server, "list_pipeline_runs", time_from="1h")
+        hwm_warm = proc_field(server.process.pid, "VmHWM")
         ws.fake.clear_journal()
-        is_error, result, _, elapsed = server.call("list_pipeline_runs", time_from=f"{args.days}d", timeout=900)
+        is_error, result, _, elapsed = timed_call(server, "list_pipeline_runs", time_from=f"{args.days}d", timeout=900)
         if incomplete(is_error, result):
             raise RuntimeError(f"the listing did not complete: {str(result)[:500]}")
         pages = len(page_requests(ws.fake.journal()))
-        hwm, rss = server.status("VmHWM"), server.status("VmRSS")
+        hwm, rss = proc_field(server.process.pid, "VmHWM"), proc_field(server.process.pid, "VmRSS")
     growth = (hwm - hwm_warm) / 1024
     report.figure("paging.scale.time", f"{elapsed:.1f} s for {pages} pages, {result['total']:,} runs: "
                   f"{pages / elapsed:.1f} pages/s (the fake slows as its 7-day windows grow)")

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from common import (CONSOLE_SCRIPT, LAUNCHER_CODE, MODULE, PYTHON, REPO, McpServer, Report, arguments,
+from common import (CONSOLE_SCRIPT, LAUNCHER_CODE, MODULE, PYTHON, REPO, Report, arguments, read_reply, spawn,
                     check_console_script, child_env, ms, stats)
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -49,17 +49,17 @@ FLOORS = {"python_pass": [PYTHON, "-c", "pass"], "import_requests": [PYTHON, "-c
 
 def time_server(command, env, cwd):
     """(seconds to the initialize reply, seconds to the tools/list reply, tools/list reply bytes)."""
-    server = McpServer(command, env, cwd)
+    server, spawned = spawn(command, env, cwd)
     try:
-        server.send(INITIALIZE)   # spawned is taken just before Popen
-        reply, init_at, _ = server.read_reply(30)
+        server.send(INITIALIZE)   # spawned is taken just before the process is started
+        reply, init_at, _ = read_reply(server, 30)
         if reply is None or "result" not in reply:
             raise RuntimeError(f"{command}: no initialize reply; stderr: {server.stderr_text()[-1500:]}")
         server.send(INITIALIZED, TOOLS_LIST)
-        listing, list_at, size = server.read_reply(30)
+        listing, list_at, size = read_reply(server, 30)
         if listing is None or not listing.get("result", {}).get("tools"):
             raise RuntimeError(f"{command}: no tools/list reply")
-        return init_at - server.spawned, list_at - server.spawned, size, len(listing["result"]["tools"])
+        return init_at - spawned, list_at - spawned, size, len(listing["result"]["tools"])
     finally:
         server.close()
 

@@ -14,7 +14,7 @@ import re
 import sys
 from collections import Counter
 
-from common import FAILED_RUN_ID, Report, Workspace, arguments, ms, stats
+from common import FAILED_RUN_ID, Report, Workspace, arguments, call_message, ms, read_reply, stats
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -33,9 +33,9 @@ def main():
         warm, counts, kinds = [], [], None
         for round_index in range(args.rounds + 1):
             ws.fake.clear_journal()
-            request_id, message = server.call_message("diagnose_pipeline_run", pipeline_run_id=FAILED_RUN_ID)
+            request_id, message = call_message(server, "diagnose_pipeline_run", pipeline_run_id=FAILED_RUN_ID)
             started = server.send(message)
-            reply, arrived, line_bytes = server.read_reply(120)
+            reply, arrived, line_bytes = read_reply(server, 120)
             if reply is None or reply.get("id") != request_id or reply["result"]["isError"]:
                 raise RuntimeError(f"diagnose failed: {str(reply)[:500]}")
             journal = ws.fake.journal()

@@ -8,8 +8,10 @@
 - FakeProcess: tests/fake_orchestra.py as a separate process (never in the benchmark's own process:
   a fake sharing the GIL with the direct `requests` loop would slow only that side). By default it
   runs with TCP_NODELAY on its sockets; see FAKE_BOOT.
-- McpServer: the server as a subprocess spoken to in raw JSON-RPC lines, read straight from the pipe
-  in the caller's thread (no reader thread between the pipe and the clock).
+- The server as a subprocess in raw JSON-RPC lines: orchestra_mcp.LineClient, the module's one line
+  client (the tests use it too), which reads straight from the pipe in the caller's thread (no reader
+  thread between the pipe and the clock); read_reply(), call_message() and timed_call() add what a
+  benchmark needs on top of it. proc_field() (/proc/<pid>/status) is the tests' own.
 - Report: one printed line per figure, a summary line, and optional JSON records (--record FILE or
   BENCH_RECORD) from which `python bench/common.py write-results RECORDS` writes bench/RESULTS.md.
 
@@ -20,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import select
 import shutil
 import statistics
 import subprocess
@@ -51,9 +52,12 @@ FAKE_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import fake_orche
              "fake._Handler.disable_nagle_algorithm = sys.argv.pop(1) == 'nodelay'; "
              "sys.exit(fake.main(sys.argv[1:]))")
 
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+for folder in (TESTS, REPO):   # this checkout's module and tests, whatever is installed
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 import fake_orchestra  # noqa: E402 - needs the path above; standard library only (IDs, constants)
+from mcp_helpers import proc_field  # noqa: E402,F401 - the tests' /proc reader, for the scripts (no SDK import)
+from orchestra_mcp import LineClient  # noqa: E402 - the module's one raw JSON-RPC line client
 
 FAILED_RUN_ID = fake_orchestra.FAILED_RUN_ID
 FAILED_DBT_TASK_RUN_ID = fake_orchestra.FAILED_DBT_TASK_RUN_ID
@@ -87,16 +91,6 @@ def child_env(home, **extra):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
     env.update({k: str(v) for k, v in extra.items()})
     return env
-
-
-def server_env(home, base_url, **extra):
-    settings = {
-        "ORCHESTRA_API_KEY": API_KEY, "ORCHESTRA_API_BASE_URL": base_url,
-        "ORCHESTRA_MCP_DOWNLOAD_DIR": str(Path(home) / "downloads"),
-        "ORCHESTRA_MCP_DEADLINE_S": "60", "ORCHESTRA_TIMEOUT": "30",
-    }
-    settings.update(extra)
-    return child_env(home, **settings)
 
 
 def warm_pycache():
@@ -148,14 +142,6 @@ def secs(s, digits=3):
     return f"median {s['median']:.{digits}f} s (min {s['min']:.{digits}f}, max {s['max']:.{digits}f}, n={s['n']})"
 
 
-def proc_status(pid, field):
-    """A field of /proc/<pid>/status in kB (VmRSS, VmHWM) or as a count (Threads)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
 def machine():
     """Where the figures come from (RESULTS.md header and each record)."""
     model = "unknown"
@@ -188,6 +174,7 @@ class Report:
         self.name, self.args = name, args
         self.started = time.monotonic()
         self.verdicts = []
+        self.console_script = check_console_script()   # the servers must run this checkout's module
         self.pycache = warm_pycache()   # each benchmark: the file may have changed since the last one
         self.module_stat = (MODULE.stat().st_mtime_ns, MODULE.stat().st_size)
         self.machine = machine()
@@ -295,110 +282,44 @@ def replay_url(fake, entry):
 # The MCP server as a process, raw JSON-RPC
 ####################################################################################################
 
-class McpServer:
-    """The server spoken to in raw JSON-RPC lines. Reads happen in the caller's thread, straight
-    from the pipe's file descriptor (select + os.read), so no thread hand-off sits on the clock."""
+def spawn(command, env, cwd):
+    """(LineClient, perf_counter() just before the process was started)."""
+    spawned = time.perf_counter()
+    return LineClient(env=env, cwd=str(cwd), command=[str(c) for c in command]), spawned
 
-    def __init__(self, command, env, cwd):
-        self.stderr = tempfile.TemporaryFile()
-        self.spawned = time.perf_counter()
-        self.process = subprocess.Popen([str(c) for c in command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.stderr, env=env, cwd=str(cwd), bufsize=0)
-        self.pid = self.process.pid
-        self.fd = self.process.stdout.fileno()
-        self.buffer = bytearray()
-        self.next_id = 0
-        self.notifications = []
 
-    def send(self, *messages):
-        """Write messages in one write(); returns perf_counter() just before it."""
-        data = b"".join(m if isinstance(m, bytes) else json.dumps(m).encode() + b"\n" for m in messages)
-        started = time.perf_counter()
-        self.process.stdin.write(data)
-        return started
+def read_reply(server, timeout=60.0):
+    """The next reply (notifications are skipped): (message, arrival time, size in bytes); Nones on timeout."""
+    give_up = time.perf_counter() + timeout
+    while True:
+        line, arrived = server.read_line(max(0.0, give_up - time.perf_counter()))
+        if line is None:
+            return None, None, 0
+        message = json.loads(line)
+        if "id" in message and ("result" in message or "error" in message):
+            return message, arrived, len(line)
 
-    def request_message(self, method, params=None):
-        self.next_id += 1
-        return self.next_id, {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
 
-    def call_message(self, name, **arguments):
-        return self.request_message("tools/call", {"name": name, "arguments": arguments})
+def request_message(server, method, params=None):
+    """(id, message) of a request with the client's next id, not yet sent."""
+    server.next_id += 1
+    return server.next_id, {"jsonrpc": "2.0", "id": server.next_id, "method": method, "params": params or {}}
 
-    def read_line(self, timeout=60.0):
-        """The next line (bytes, with its newline) and perf_counter() when it was complete; None on timeout."""
-        give_up = time.perf_counter() + timeout
-        while True:
-            end = self.buffer.find(b"\n")
-            if end >= 0:
-                line = bytes(self.buffer[: end + 1])
-                del self.buffer[: end + 1]
-                return line, time.perf_counter()
-            left = give_up - time.perf_counter()
-            if left <= 0:
-                return None, None
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                chunk = os.read(self.fd, 1 << 20)
-                if not chunk:
-                    raise RuntimeError(f"the server closed stdout; stderr: {self.stderr_text()[-2000:]}")
-                self.buffer += chunk
 
-    def read_reply(self, timeout=60.0):
-        """The next reply (not a notification): (message, arrival time, size in bytes); None on timeout."""
-        while True:
-            line, arrived = self.read_line(timeout)
-            if line is None:
-                return None, None, 0
-            message = json.loads(line)
-            if "id" in message and ("result" in message or "error" in message):
-                return message, arrived, len(line)
-            self.notifications.append(message)
+def call_message(server, name, **arguments):
+    return request_message(server, "tools/call", {"name": name, "arguments": arguments})
 
-    def request(self, method, params=None, timeout=60.0):
-        request_id, message = self.request_message(method, params)
-        self.send(message)
-        reply, _, _ = self.read_reply(timeout)
-        if reply is None or reply.get("id") != request_id:
-            raise RuntimeError(f"no reply to {method} (got {reply!r})")
-        return reply
 
-    def initialize(self):
-        reply = self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                            "clientInfo": {"name": "bench", "version": "1"}})
-        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        return reply
-
-    def call(self, name, timeout=600.0, **arguments):
-        """(is_error, payload or error text, result text, seconds) of one tools/call."""
-        request_id, message = self.call_message(name, **arguments)
-        started = self.send(message)
-        reply, arrived, _ = self.read_reply(timeout)
-        if reply is None or reply.get("id") != request_id or "result" not in reply:
-            raise RuntimeError(f"{name}: unexpected reply {str(reply)[:500]}")
-        result = reply["result"]
-        text = result["content"][0]["text"]
-        return result["isError"], (text if result["isError"] else json.loads(text)), text, arrived - started
-
-    def status(self, field):
-        return proc_status(self.pid, field)
-
-    def stderr_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode("utf-8", "replace")
-
-    def close(self):
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process.stdout.close()
-        self.stderr.close()
+def timed_call(server, name, timeout=600.0, **arguments):
+    """(is_error, payload or error text, result text, seconds) of one tools/call."""
+    request_id, message = call_message(server, name, **arguments)
+    started = server.send(message)
+    reply, arrived, _ = read_reply(server, timeout)
+    if reply is None or reply.get("id") != request_id or "result" not in reply:
+        raise RuntimeError(f"{name}: unexpected reply {str(reply)[:500]}")
+    result = reply["result"]
+    text = result["content"][0]["text"]
+    return result["isError"], (text if result["isError"] else json.loads(text)), text, arrived - started
 
 
 class Workspace:
@@ -415,8 +336,12 @@ class Workspace:
         return self
 
     def server(self, command=None, **settings):
-        server = McpServer(command or [CONSOLE_SCRIPT], server_env(self.home, self.fake.base_url, **settings),
-                           self.home)
+        """A server against this workspace's fake (child_env: the benchmarks' minimal environment)."""
+        env = child_env(self.home, **{
+            "ORCHESTRA_API_KEY": API_KEY, "ORCHESTRA_API_BASE_URL": self.fake.base_url,
+            "ORCHESTRA_MCP_DOWNLOAD_DIR": str(self.home / "downloads"),
+            "ORCHESTRA_MCP_DEADLINE_S": "60", "ORCHESTRA_TIMEOUT": "30", **settings})
+        server, _ = spawn(command or [CONSOLE_SCRIPT], env, self.home)
         self.servers.append(server)
         reply = server.initialize()
         if "result" not in reply:

@@ -1,9 +1,16 @@
-"""Shared pytest fixtures: the fake Orchestra API (see tests/fake_orchestra.py)."""
+"""Shared pytest fixtures: the fake Orchestra API (see tests/fake_orchestra.py), and a second fake
+playing "another host" that a redirect must never reach. The harness itself is tests/mcp_helpers.py."""
 
 import sys
 from pathlib import Path
 
 import pytest
+
+# Cache the test modules' compiled (assertion-rewritten) bytecode in their __pycache__, as Python
+# does by default, even where the environment sets PYTHONDONTWRITEBYTECODE (this machine does):
+# compiling every test module again costs each run seconds. The server processes get no such
+# variable either (tests/mcp_helpers.server_env), so they import orchestra_mcp from its .pyc.
+sys.dont_write_bytecode = False
 
 TESTS_DIR = Path(__file__).resolve().parent
 for folder in (TESTS_DIR, TESTS_DIR.parent):   # `import fake_orchestra`, and orchestra_mcp even when not installed
@@ -53,3 +60,12 @@ def fresh_fake():
     yield make
     for server in made:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def other_host():
+    """A second fake on another port, playing "another host": a redirect points there, and its journal
+    shows whether anything (the key above all) ever arrived. Clear its journal before use."""
+    server = FakeOrchestra().start()
+    yield server
+    server.stop()

@@ -1,6 +1,7 @@
 """The command line (the module's Appendix): --check, --call, --demo, --selftest, --version, --help.
 
-Each mode runs as a subprocess, the way a user or the launcher runs it.
+Each mode runs as a subprocess, the way the launcher (and the console script) runs it; the self-test
+and the closed-pipe cases run `python orchestra_mcp.py`, the way a user runs it.
 """
 import hashlib
 import json
@@ -15,19 +16,20 @@ import orchestra_mcp
 import pytest
 from conftest import NON_ENTERPRISE_KEY
 from fake_orchestra import FAILED_RUN_ID
-from mcp_helpers import REPO, SERVER, RawServer, server_env
+from mcp_helpers import REPO, SERVER, SERVER_COMMAND, finish, server_env, start
 
 EXIT_GUARD_S = 30   # a failure guard for a process the design ends in about a second, never a timing claim
 
 
 def run(args, env, timeout=60, **kwargs):
-    done = subprocess.run([sys.executable, str(SERVER), *args], env=env, cwd=str(REPO), capture_output=True,
+    done = subprocess.run([*SERVER_COMMAND, *args], env=env, cwd=str(REPO), capture_output=True,
                           text=True, timeout=timeout, **kwargs)
     return done.returncode, done.stdout, done.stderr
 
 
 def offline_env(tmp_path, **extra):
-    return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **extra}
+    """No key, no base URL: the offline modes must need neither."""
+    return server_env(None, tmp_path, key=None, **extra)
 
 
 # ---- --check ---------------------------------------------------------------------------------------------
@@ -152,43 +154,34 @@ def test_demo_call_diagnoses_the_sample_failure_offline(tmp_path):
 
 # ---- --demo ------------------------------------------------------------------------------------------------
 
-def test_demo_mode_serves_sample_data_labelled_as_such(tmp_path):
-    server = RawServer(offline_env(tmp_path), args=["--demo"])
-    try:
-        assert server.initialize()["result"]["serverInfo"]["name"] == "orchestra-mcp"
-        is_error, result = server.call("list_failures")
-        assert not is_error and "SAMPLE DATA" in result["demo"]
-        assert result["runs"][0]["rootCauses"][0]["taskId"] == "transform_core"
-    finally:
-        server.close()
-
-
 def demo_downloads(tmp):
     return {name for name in os.listdir(tmp) if name.startswith("orchestra-mcp-demo-")}
 
 
 @pytest.mark.parametrize("how", ["eof", "sigint", "sigterm"])
 def test_demo_save_writes_to_a_temporary_directory_removed_on_every_exit(tmp_path, how):
+    """--demo serves the sample workspace, labelled as such, and a save lands in a temporary directory
+    (never the configured download directory) that every way of ending the server removes."""
     tmp = tmp_path / "tmp"   # its own TMPDIR: other processes' demo directories never count
     tmp.mkdir()
-    before = demo_downloads(tmp)
-    server = RawServer(offline_env(tmp_path, TMPDIR=str(tmp)), args=["--demo"])
+    server = start(offline_env(tmp_path, TMPDIR=str(tmp)), args=["--demo"])
     try:
-        server.initialize()
+        assert server.initialize()["result"]["serverInfo"]["name"] == "orchestra-mcp"
         is_error, saved = server.call("download_task_artifact", pipeline_run_id="8e808ad7",
                                       task_run_id=orchestra_mcp.SAMPLE_DBT_TASK, filename="run_results.json", save=True)
         assert not is_error and os.path.isfile(saved["savedTo"]), saved
-        assert saved["savedTo"].startswith(str(tmp) + os.sep)   # a temp dir, never the user's cache
-        assert demo_downloads(tmp) - before
+        assert "SAMPLE DATA" in saved["demo"]
+        assert saved["savedTo"].startswith(str(tmp) + os.sep)   # never the configured download directory
+        assert len(demo_downloads(tmp)) == 1
         if how == "eof":
             server.process.stdin.close()
         else:
             server.process.send_signal(signal.SIGINT if how == "sigint" else signal.SIGTERM)
         server.process.wait(timeout=EXIT_GUARD_S)
         assert not os.path.exists(saved["savedTo"])
-        assert demo_downloads(tmp) == before
+        assert demo_downloads(tmp) == set()
     finally:
-        server.close()
+        finish(server)
 
 
 # ---- --selftest, --version, --help -----------------------------------------------------------------------------
@@ -233,7 +226,7 @@ def test_an_unknown_option_exits_2(tmp_path):
     assert code == 2 and out == "" and "--bogus" in err
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["--selftest"],
+@pytest.mark.parametrize("args", [["--help"], ["--version"], pytest.param(["--selftest"], marks=pytest.mark.slow),
                                   ["--demo", "--call", "list_pipeline_runs", '{"time_from": "7d"}']])
 def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path, args):
     reader, writer = os.pipe()

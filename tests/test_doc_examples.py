@@ -11,12 +11,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import orchestra_mcp
 import pytest
-from mcp_helpers import REPO, SERVER
+from mcp_helpers import REPO, SERVER_COMMAND
 
 # The fewest calls each file must yield, so that the test cannot pass by finding none.
 FILES = {"README.md": 2, "docs/orchestra-mcp.md": 12, ".claude/agents/specialists/orchestra-expert.md": 8,
@@ -80,7 +79,7 @@ EXAMPLES = examples()
 
 
 def run_call(tool, arguments):
-    done = subprocess.run([sys.executable, str(SERVER), "--demo", "--call", tool, json.dumps(arguments)],
+    done = subprocess.run([*SERVER_COMMAND, "--demo", "--call", tool, json.dumps(arguments)],
                           capture_output=True, text=True, timeout=120, cwd=str(REPO),
                           env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")})
     return done.returncode, done.stdout, done.stderr

@@ -23,7 +23,7 @@ from fake_orchestra import (
     RETRIED_RUN_ID,
     SKIPPED_TASK_RUN_ID,
 )
-from mcp_helpers import RawServer, call_tool, call_tools, list_tools, server_env
+from mcp_helpers import call_tool, call_tools, finish, list_tools, proc_field, server_env, start
 
 WEEK = timedelta(days=7)
 
@@ -208,16 +208,16 @@ def test_a_missing_artifact_names_the_available_ones(fake, env):
 def test_save_downloads_the_large_manifest_privately_with_flat_memory(fake, env, tmp_path):
     expected = direct(fake, f"/pipeline_runs/{FAILED_RUN_ID}/task_runs/{FAILED_DBT_TASK_RUN_ID}/artifacts/download",
                       filename="manifest.json").content
-    server = RawServer(env)
+    server = start(env)
     try:
         server.initialize()
         server.call("list_pipelines")   # warm up: requests and urllib3 imported, session built
-        before = server.status("VmHWM")
+        before = proc_field(server.process.pid, "VmHWM")
         is_error, result = server.call("download_task_artifact", pipeline_run_id=FAILED_RUN_ID,
                                        task_run_id=FAILED_DBT_TASK_RUN_ID, filename="manifest.json", save=True)
-        growth_kb = server.status("VmHWM") - before
+        growth_kb = proc_field(server.process.pid, "VmHWM") - before
     finally:
-        server.close()
+        finish(server)
     assert not is_error, result
     assert result["size"] == len(expected) >= 4 * 1024 * 1024
     assert result["sha256"] == hashlib.sha256(expected).hexdigest()

@@ -11,24 +11,18 @@ internet). Every blocking read has a generous timeout, a failure guard and not a
 
 import contextlib
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import anyio
 import mcp_types
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.client.stdio import stdio_client
+from mcp_helpers import finish, sdk_params, server_env, start
 from mcp_types.methods import validate_server_result
 
 import orchestra_mcp
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVER = str(ROOT / "orchestra_mcp.py")
 WAIT_S = 60.0
 MODERN = "2026-07-28"
 MODERN_ONLY_KEYS = {"resultType", "ttlMs", "cacheScope"}
@@ -43,66 +37,25 @@ def envelope(version=MODERN, **params):
                                 mcp_types.CLIENT_INFO_META_KEY: CLIENT_INFO}}
 
 
-def server_env(home, protocol):
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home)}
-    if protocol is not None:
-        env["ORCHESTRA_MCP_PROTOCOL"] = protocol
-    return env
-
-
-class LineServer:
-    """`orchestra_mcp.py --demo` as a subprocess, spoken to in raw JSON-RPC lines."""
-
-    def __init__(self, home, protocol):
-        self.stderr = open(Path(home) / "stderr.txt", "wb")   # a file: it can never fill and block
-        self.proc = subprocess.Popen([sys.executable, SERVER, "--demo"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr,
-                                     env=server_env(home, protocol), cwd=str(ROOT))
-        self.lines = queue.Queue()
-        self.received = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        with contextlib.suppress(ValueError):   # stdout closed under us at the end of a test
-            for raw in iter(self.proc.stdout.readline, b""):
-                self.lines.put(json.loads(raw))
-
-    def send(self, message):
-        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def request(self, method, params, request_id):
-        """Send one request and return the response with the same id (type included)."""
-        self.send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
-        while True:
-            message = self.lines.get(timeout=WAIT_S)
-            self.received.append(message)
-            if type(message.get("id")) is type(request_id) and message.get("id") == request_id:
-                return message
-
-    def close(self):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=WAIT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT_S)
-        self.stderr.close()
+def demo_env(home, protocol):
+    """No key and no base URL: --demo serves its own sample workspace (protocol None: unset)."""
+    return server_env(None, home, key=None, ORCHESTRA_MCP_PROTOCOL=protocol)
 
 
 @pytest.fixture
 def line_server(tmp_path):
-    """start(protocol) -> a LineServer (protocol None leaves the variable unset); all stopped."""
+    """start(protocol) -> `--demo` spoken to in raw lines through mcp_helpers (orchestra_mcp.LineClient,
+    every line checked); protocol None leaves the variable unset. All finished after the test."""
     started = []
 
-    def start(protocol):
+    def start_demo(protocol):
         home = tmp_path / f"home{len(started)}"
         home.mkdir()
-        started.append(LineServer(home, protocol))
+        started.append(start(demo_env(home, protocol), args=["--demo"]))
         return started[-1]
-    yield start
+    yield start_demo
     for server in started:
-        server.close()
+        finish(server)
 
 
 def modern_result(reply, method):
@@ -154,7 +107,7 @@ def test_claude_codes_opening_is_answered_step_by_step_in_both_settings(line_ser
                                          "arguments": {"pipeline_run_id": "8e808ad7"}}, 2)
     status = json.loads(legacy_result(call, "tools/call")["content"][0]["text"])
     assert status["runStatus"] == "FAILED"
-    answers = [m for m in server.received if m.get("id") != "server-discover-probe-1"]
+    answers = [m for m in map(json.loads, server.raw) if m.get("id") != "server-discover-probe-1"]
     assert len(answers) == 3 and all("result" in m for m in answers)   # no reply to the notification
 
 
@@ -201,8 +154,7 @@ async def tapped_stdio(params, errlog, seen):
 def sdk_session(home, protocol, mode):
     """One SDK client session against --demo: (negotiated version, server name, tool names,
     status result, bad-argument result, the results the server sent as dicts)."""
-    params = StdioServerParameters(command=sys.executable, args=[SERVER, "--demo"],
-                                   env=server_env(home, protocol), cwd=str(ROOT))
+    params = sdk_params(demo_env(home, protocol), args=["--demo"])
     seen = []
 
     async def run():
@@ -316,10 +268,8 @@ def test_the_protocol_setting_is_legacy_unless_it_says_auto(value, protocol):
         assert any("ORCHESTRA_MCP_PROTOCOL" in note for note in config["notes"]), config["notes"]
 
 
-def test_a_bad_protocol_setting_is_named_on_stderr_and_the_server_serves_legacy(
-        line_server, tmp_path):
+def test_a_bad_protocol_setting_is_named_on_stderr_and_the_server_serves_legacy(line_server):
     server = line_server("2026-07-28")
     assert error_code(server.request("server/discover", envelope(), "probe")) == -32601
-    server.close()
-    stderr = (tmp_path / "home0" / "stderr.txt").read_text()
+    stderr = finish(server)
     assert "ORCHESTRA_MCP_PROTOCOL='2026-07-28': not legacy or auto; using legacy." in stderr

@@ -2,11 +2,13 @@
 
 Most cases use `responses`, which runs urllib3's Retry.is_retry/increment (so which statuses are
 resent is the real policy) but never sleeps. What `responses` cannot show (waits, connection resets
-after the request was sent, closed ports, a redirect target that must stay untouched) runs against a
-loopback stdlib HTTP server started per test.
+after the request was sent, read timeouts, closed ports, a redirect target that must stay untouched)
+runs against the fake Orchestra API in this process (tests/fake_orchestra.py), one for the module:
+its faults misbehave for a set number of requests, then it answers normally, and its journal shows
+what was sent. A Retry-After wait is read off the call's cancel event (the retry waits on it, so a
+cancel can cut it short), not off a clock: nothing here waits on a Retry-After for real.
 """
 
-import json
 import os
 import logging
 import re
@@ -15,11 +17,11 @@ import sys
 import threading
 import time
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import responses
+from fake_orchestra import FAILED_RUN_ID, PIPELINE_ID, FakeOrchestra
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orchestra_mcp as m  # noqa: E402
@@ -32,6 +34,7 @@ TASK = "d94e2b7a-1c58-4f3d-9a60-7b8c2e1f4d39"
 STATUS_URL = f"{BASE}/pipeline_runs/{RUN}/status"
 PIPELINE = "c1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 START_PATH = f"/pipelines/{PIPELINE}/start"
+API_PREFIX = "/api/engine/public"
 NO_ACTIVE_RUNS = {"status": 200, "body": {"page": 1, "pageSize": 100, "total": 0, "results": []}}
 PIPELINE_FOUND = {"status": 200, "body": {"id": PIPELINE, "alias": "nightly_elt", "inputs": None}}
 
@@ -72,60 +75,15 @@ def assert_one_sentence(text):
     assert BASE not in text
 
 
-# ---- loopback server -----------------------------------------------------------------------------
+# ---- the fake API, in this process ---------------------------------------------------------------
 
-class Loopback:
-    """A stdlib HTTP server on 127.0.0.1 answering from a script: one action per request.
-
-    An action is {"status", "headers", "body", optional "delay" in seconds before answering} or "close"
-    (read the whole request, then close the connection without answering). Past the end of the
-    script it answers 200 {}.
-    """
-
-    def __init__(self):
-        stub = self
-        self.script = []
-        self.requests = []
-        self.lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def handle_request(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with stub.lock:
-                    stub.requests.append({"method": self.command, "path": self.path, "body": body,
-                                          "headers": dict(self.headers), "at": time.monotonic()})
-                    action = stub.script.pop(0) if stub.script else {"status": 200, "body": {}}
-                if action == "close":
-                    self.close_connection = True
-                    return
-                time.sleep(action.get("delay", 0))
-                raw = action.get("body", {})
-                raw = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
-                try:
-                    self.send_response(action["status"])
-                    for name, value in action.get("headers", {}).items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
-                except OSError:   # the client gave up waiting
-                    self.close_connection = True
-
-            do_GET = do_POST = handle_request
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/api/engine/public"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+@pytest.fixture(scope="module")
+def module_fake():
+    """The module's own fake (keyed KEY; started runs end at once, so no start finds one still going)."""
+    assert (RUN, PIPELINE) == (FAILED_RUN_ID, PIPELINE_ID)
+    server = FakeOrchestra(api_key=KEY, run_seconds=0).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -137,10 +95,43 @@ def no_proxy(monkeypatch):
 
 
 @pytest.fixture
-def loopback(no_proxy):
-    stub = Loopback()
-    yield stub
-    stub.close()
+def api(module_fake, no_proxy):
+    """The module's fake with no faults and an empty journal; the module configured against it."""
+    module_fake.clear_faults()
+    module_fake.clear_journal()
+    setup(module_fake.base_url)
+    yield module_fake
+    module_fake.clear_faults()
+
+
+def on_status(**fault):
+    """A fault for the next GET of the run's status."""
+    return dict(match={"method": "GET", "path": f"/pipeline_runs/{RUN}/status"}, **fault)
+
+
+ON_START = {"method": "POST", "path": START_PATH}
+
+
+def sent(api, path_end=""):
+    """(method, path) of each request the fake received, optionally only those whose path ends so."""
+    return [(e["method"], e["path"]) for e in api.journal if e["path"].endswith(path_end)]
+
+
+class WaitRecorder(threading.Event):
+    """A call's cancel event that records each wait instead of blocking: the retry waits on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.waits = []
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        return self.is_set()
+
+
+def recording_waits(ctx):
+    ctx.cancel = WaitRecorder()
+    return ctx.cancel.waits
 
 
 def closed_port():
@@ -270,14 +261,12 @@ def test_a_cancelled_call_does_not_retry(rsps):
 
 # ---- waits, against a real socket ------------------------------------------------------------------
 
-def test_a_retry_after_in_seconds_is_waited_out(loopback):
-    setup(loopback.base)
-    loopback.script = [{"status": 429, "headers": {"Retry-After": "2"}},
-                       {"status": 200, "body": {"id": RUN, "runStatus": "FAILED"}}]
+def test_a_retry_after_in_seconds_is_waited_out(api):
+    waits = recording_waits(setup(api.base_url))
+    api.add_fault(**on_status(count=1, action="status", status=429, headers={"Retry-After": "2"}))
     assert m.get_pipeline_run(RUN)["runStatus"] == "FAILED"
-    gap = loopback.requests[1]["at"] - loopback.requests[0]["at"]
-    assert len(loopback.requests) == 2
-    assert gap >= 1.8   # more than the 1 s floor: the header was honoured (a lower bound: load cannot break it)
+    assert len(sent(api)) == 2
+    assert waits == [2.0]   # more than the 1 s floor: the header was honoured
 
 
 def test_a_retry_after_as_an_http_date_is_planned_as_the_seconds_until_then(rsps):
@@ -294,50 +283,50 @@ def test_a_retry_after_as_an_http_date_is_planned_as_the_seconds_until_then(rsps
     assert len(rsps.calls) == 1
 
 
-def test_a_429_without_retry_after_is_resent_after_at_least_one_second(loopback):
-    setup(loopback.base)
-    loopback.script = [{"status": 429}, {"status": 200, "body": {"id": RUN, "runStatus": "FAILED"}}]
+def test_a_429_without_retry_after_is_resent_after_at_least_one_second(api):
+    waits = recording_waits(setup(api.base_url))
+    api.add_fault(**on_status(count=1, action="status", status=429))
     assert m.get_pipeline_run(RUN)["runStatus"] == "FAILED"
-    assert len(loopback.requests) == 2
-    assert loopback.requests[1]["at"] - loopback.requests[0]["at"] >= 0.9
+    assert len(sent(api)) == 2
+    assert len(waits) == 1 and waits[0] >= 1.0
 
 
-def test_a_retry_after_of_an_hour_returns_at_once_instead_of_waiting(loopback):
-    setup(loopback.base, ORCHESTRA_MCP_RETRY_AFTER_CAP_S="2")
-    loopback.script = [{"status": 429, "headers": {"Retry-After": "3600"}}] * 3
+def test_a_retry_after_of_an_hour_returns_at_once_instead_of_waiting(api):
+    waits = recording_waits(setup(api.base_url, ORCHESTRA_MCP_RETRY_AFTER_CAP_S="2"))
+    api.add_fault(**on_status(count=3, action="status", status=429, headers={"Retry-After": "3600"}))
     result = status_call()
     assert result["isError"]
     assert "rate limited by Orchestra" in text_of(result)
     assert "retry after 3600 s" in text_of(result)
-    assert len(loopback.requests) == 1
+    assert len(sent(api)) == 1 and waits == []
 
 
-def test_a_get_whose_connection_is_reset_after_sending_is_resent(loopback):
-    setup(loopback.base)
-    loopback.script = ["close", {"status": 200, "body": {"id": RUN, "runStatus": "FAILED"}}]
+def test_a_get_whose_connection_is_reset_after_sending_is_resent(api):
+    api.add_fault(**on_status(count=1, action="reset"))
     assert m.get_pipeline_run(RUN)["runStatus"] == "FAILED"
-    assert len(loopback.requests) == 2
+    assert [e["fault"] for e in api.journal] == ["reset", None]
 
 
-def test_a_get_that_keeps_timing_out_says_orchestra_did_not_answer_in_time(loopback):
-    setup(loopback.base, ORCHESTRA_TIMEOUT="0.3")
-    loopback.script = [{"status": 200, "delay": 0.8, "body": {"id": RUN}}] * 3
+def test_a_get_that_keeps_timing_out_says_orchestra_did_not_answer_in_time(api):
+    setup(api.base_url, ORCHESTRA_TIMEOUT="0.3")
+    api.add_fault(**on_status(count=3, action="slow", delay=0.8))
     result = status_call()
-    assert len(loopback.requests) == 3   # the first try and read=2 retries
+    assert len(sent(api)) == 3   # the first try and read=2 retries
     assert result["isError"]
     assert "did not answer" in text_of(result)
     assert "ORCHESTRA_TIMEOUT" in text_of(result)
     assert "could not reach" not in text_of(result)
 
 
-def test_a_read_timeout_retry_does_not_run_past_the_calls_deadline(loopback):
-    setup(loopback.base, deadline_s=3.5, ORCHESTRA_TIMEOUT="2")
-    loopback.script = [{"status": 200, "delay": 2.5, "body": {"id": RUN}}] * 3
+def test_a_read_timeout_retry_does_not_run_past_the_calls_deadline(api):
+    setup(api.base_url, deadline_s=2.0, ORCHESTRA_TIMEOUT="0.5")
+    api.add_fault(**on_status(count=3, action="slow", delay=1.0))
     result = status_call()
     assert result["isError"]
     assert "did not answer" in text_of(result)
-    # a retry would need a whole second read timeout (2 s) after the first: it does not fit the 3.5 s deadline
-    assert len(loopback.requests) == 1
+    # a retry would need a whole second read timeout (0.5 s) and a second to spare after the first:
+    # the 2 s deadline leaves ~1.5 s, so it is not sent (a check of "any time left" would send it)
+    assert len(sent(api)) == 1
 
 
 # ---- the start request (POST) ----------------------------------------------------------------------
@@ -348,45 +337,42 @@ def start(**extra):
     return m.call_tool("trigger_pipeline", {"pipeline_id": PIPELINE, **extra})
 
 
-def test_a_start_answered_502_is_sent_once_and_may_or_may_not_have_started(loopback):
-    setup(loopback.base)
-    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS, {"status": 502, "body": {"detail": "bad gateway"}},
-                       {"status": 200, "body": {"pipelineRunId": RUN}}]
+# Each start fault applies to two requests: a resend would meet it again, and still show in the journal.
+
+def test_a_start_answered_502_is_sent_once_and_may_or_may_not_have_started(api):
+    api.add_fault(match=ON_START, count=2, action="status", status=502, body={"detail": "bad gateway"})
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
-    assert loopback.requests[2]["path"] == "/api/engine/public" + START_PATH
+    assert sent(api) == [("GET", API_PREFIX + "/pipeline"), ("GET", API_PREFIX + "/pipeline_runs"),
+                         ("POST", API_PREFIX + START_PATH)]
 
 
-def test_a_start_answered_429_is_sent_once_and_says_nothing_was_started(loopback):
-    setup(loopback.base)
-    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS, {"status": 429, "headers": {"Retry-After": "1"}},
-                       {"status": 200, "body": {"pipelineRunId": RUN}}]
+def test_a_start_answered_429_is_sent_once_and_says_nothing_was_started(api):
+    api.add_fault(match=ON_START, count=2, action="status", status=429, headers={"Retry-After": "1"})
     result = start()
     assert result["isError"]
     assert "nothing was started" in text_of(result)
     assert "retry after 1 s" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
+    assert [method for method, _ in sent(api)] == ["GET", "GET", "POST"]
 
 
-def test_a_start_whose_connection_breaks_after_sending_is_not_resent(loopback):
-    setup(loopback.base)
-    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS, "close", {"status": 200, "body": {"pipelineRunId": RUN}}]
+def test_a_start_whose_connection_breaks_after_sending_is_not_resent(api):
+    api.add_fault(match=ON_START, count=2, action="reset")
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
-    assert json.loads(loopback.requests[2]["body"] or b"null") is None   # nothing but the pipeline in the path
+    assert [method for method, _ in sent(api)] == ["GET", "GET", "POST"]
+    assert api.journal[2]["body"] is None   # nothing but the pipeline in the path
 
 
-def test_a_start_that_times_out_is_not_resent(loopback):
-    setup(loopback.base, ORCHESTRA_TIMEOUT="0.3")
-    loopback.script = [PIPELINE_FOUND, NO_ACTIVE_RUNS] + [{"status": 200, "delay": 0.8, "body": {"pipelineRunId": RUN}}] * 2
+def test_a_start_that_times_out_is_not_resent(api):
+    setup(api.base_url, ORCHESTRA_TIMEOUT="0.3")
+    api.add_fault(match=ON_START, count=2, action="slow", delay=0.8)
     result = start()
     assert result["isError"]
     assert "may or may not have started" in text_of(result)
-    assert [r["method"] for r in loopback.requests] == ["GET", "GET", "POST"]
+    assert [method for method, _ in sent(api)] == ["GET", "GET", "POST"]
 
 
 def test_a_start_that_cannot_connect_is_retried_and_says_orchestra_could_not_be_reached(no_proxy, monkeypatch):
@@ -529,17 +515,14 @@ def test_a_redirect_to_another_host_is_reported_and_never_followed(rsps):
     assert rsps.calls[0].request.url == STATUS_URL
 
 
-def test_a_redirect_is_not_followed_by_urllib3_either(loopback):
-    other = Loopback()
-    try:
-        setup(loopback.base)
-        loopback.script = [{"status": 307, "headers": {"Location": other.base + f"/pipeline_runs/{RUN}/status"}}]
-        result = status_call()
-        assert result["isError"] and "ORCHESTRA_API_BASE_URL" in text_of(result)
-        assert len(loopback.requests) == 1
-        assert other.requests == []
-    finally:
-        other.close()
+def test_a_redirect_is_not_followed_by_urllib3_either(api, other_host):
+    other_host.clear_journal()
+    api.add_fault(**on_status(count=3, action="redirect", status=307,
+                              location=other_host.base_url + f"/pipeline_runs/{RUN}/status"))
+    result = status_call()
+    assert result["isError"] and "ORCHESTRA_API_BASE_URL" in text_of(result)
+    assert len(sent(api)) == 1
+    assert other_host.journal == []
 
 
 # ---- the key: sent as a bearer token, never shown --------------------------------------------------
