@@ -31,7 +31,8 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
                          "clientInfo": {"name": "bench", "version": "1"}}}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
-TARGET_INIT_MS = 40
+TARGET_INIT_MS = 15   # issue 13: cold start within the bare interpreter + 15 ms, via the console script
+TARGETED = ("console_script", "launcher_command")   # the other two print figures without a target
 TARGET_TOKENS = 4000
 
 
@@ -107,9 +108,10 @@ def main():
     for name in server_variants():
         init, listed = stats(times[name]["init"]), stats(times[name]["list"])
         added = (init["median"] - floor["median"]) * 1000
+        targeted = name in TARGETED
         report.figure(f"startup.initialize.{name}", f"{ms(init)}; +{added:.1f} ms over python -c pass "
-                      f"[{labels[name]}]", target=f"<= +{TARGET_INIT_MS} ms over python -c pass",
-                      ok=added <= TARGET_INIT_MS, ratio=init["median"] / floor["median"])
+                      f"[{labels[name]}]", target=f"<= +{TARGET_INIT_MS} ms over python -c pass" if targeted else None,
+                      ok=added <= TARGET_INIT_MS if targeted else None, ratio=init["median"] / floor["median"])
         report.figure(f"startup.tools_list.{name}", f"{ms(listed)} (spawn -> tools/list reply)",
                       ratio=listed["median"] / floor["median"])
     size = sizes["console_script"]

@@ -28,7 +28,7 @@ export BENCH_RECORD=$records
 
 started=$SECONDS
 failed=()
-for bench in startup overhead paging concurrency download triage; do
+for bench in startup overhead paging concurrency download triage prefix signals; do
 	echo "== bench_$bench"
 	if ! "$py" "$here/bench_$bench.py" "$@"; then
 		failed+=("bench_$bench")

@@ -31,5 +31,5 @@ def test_every_benchmark_runs_and_prints_its_summary(tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]   # a missed target is reported, not a failure
     summaries = [line for line in done.stdout.splitlines() if line.startswith("SUMMARY")]
-    assert len(summaries) == 7, done.stdout[-2000:]   # six benchmarks and run_all
+    assert len(summaries) == 9, done.stdout[-2000:]   # eight benchmarks and run_all
     assert "0 script(s) failed" in summaries[-1]

@@ -295,3 +295,20 @@ CASES.append(SECRETS_CASE)
 
 KINDS = sorted({case["kind"] for case in CASES})
 BY_NAME = {case["name"]: case for case in CASES}
+
+
+def shown_line_labels(fake, result):
+    """(label, characters, role) of every log line a diagnosis shows as evidence, the labels the
+    fake gives the lines it generates (success, progress, error, other): the tests and
+    bench/bench_triage.py count with it."""
+    causes = result.get("rootCauses", [])
+    found = []
+    for cause in causes:
+        child = cause.get("childRun", {})
+        for run_id, shown in ((result["run"]["id"], cause), (child.get("pipelineRunId"), child.get("rootCause"))):
+            scan = (shown or {}).get("logScan")
+            if not scan or not shown.get("evidence"):
+                continue
+            labels = fake.line_labels(run_id, shown["taskRunId"], scan["filename"])
+            found += [(labels[e["line"] - 1], len(e["text"]), e["role"]) for e in shown["evidence"]]
+    return found
