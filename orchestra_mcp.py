@@ -4057,12 +4057,16 @@ SCAN_MAX_ENTRIES, SCAN_MAX_CHARS, SCAN_LINE_CHARS = 12, 1800, 240   # evidence o
 _SCAN_MAX_LINE = 64 << 10            # a longer line keeps only its start: memory stays bounded
 _SCAN_CLASSIFY = 4096                # bytes of a line that the patterns look at
 _SCAN_MAX_GROUPS, _SCAN_MAX_RECENT, _SCAN_LOOKBACK = 64, 32, 64
+# A line whose shape (numbers as '#') was classified _SCAN_STORM times as a weak line or a
+# consequence (retries, "still waiting") is only counted after that: a retry storm of thousands
+# of lines costs a dictionary lookup each. Database codes in such repeats are not collected.
+_SCAN_STORM = 20
 # Prefilter over the lower-cased chunk: each pattern starts with a literal, which CPython finds
 # at ~2 GB/s (one alternation of the same words runs at ~5 MB/s). Only the lines these hit, and
 # not inside a name or number ("should_error", ".401234"), are decoded and classified.
-_SCAN_TRIGGERS = [LazyRe(p) for p in (
-    rb"error", rb"ex(?:ce|it|hausted|pired)", rb"fail", rb"fatal", rb"critical", rb"traceback",
-    rb"time(?:out|d out)", rb"denied", rb"unauthori", rb"forbidden", rb"credential", rb"password",
+_SCAN_TRIGGERS = [LazyRe(p) for p in (   # words that share a first letter share a pass (faster)
+    rb"e(?:rror|x(?:ce|it|hausted|pired))", rb"f(?:ail|atal|orbidden)", rb"cr(?:itical|edential)",
+    rb"t(?:raceback|ime(?:out|d out))", rb"denied", rb"unauthori", rb"password",
     rb"g(?:ave|iving) up", rb"retr", rb"ora-\d{5}", rb"sqlstate", rb"40[13]", rb"\([0-9a-z]{5}\)",
     rb"-----(?:begin|end) ")]
 _SCAN_GLUE = frozenset(b"_0123456789")   # a trigger glued to these is part of a name or number
@@ -4242,7 +4246,8 @@ class LogScanner:
         else:   # the exception line ends the traceback
             self._block, self._tb_end = None, n
             self._note(text, text.lower())
-            group = self._group(n, text, text, "chain" if block["chained"] else "strong")
+            group = self._group(n, text, _SCAN_NUM.sub("#", text)[:160],
+                                "chain" if block["chained"] else "strong")
             if group["count"] == 1:
                 group["context"] = [line for frame in block["frames"] for line in frame]
             name = _SCAN_EXC.match(stripped)
@@ -4251,6 +4256,14 @@ class LogScanner:
         return True
 
     def _classify(self, n, text):
+        msg = text[_SCAN_PREFIX.match(text).end():]
+        shape = _SCAN_NUM.sub("#", msg)[:160]
+        storm = self._recent.get(shape)
+        if storm is not None and storm["count"] >= _SCAN_STORM and storm["tier"] in (
+                "weak", "consequence"):   # a storm of one line: counted, not classified again
+            self.kinds["retries"] += storm.get("retry", 0)
+            self._group(n, text, shape, storm["tier"])
+            return
         if _SCAN_SUCCESS.search(text):
             return   # a node that passed: never evidence, never a kind
         low = text.lower()
@@ -4270,10 +4283,9 @@ class LogScanner:
                 self._dbt_counts = {k: int(v) for k, v in
                                     _SCAN_COUNTS.findall(text[summary.end():])[:12]}
             return
-        msg = text[_SCAN_PREFIX.match(text).end():]
         dbt = _SCAN_DBT.search(text)
         if dbt:
-            group = self._group(n, text, msg, "strong")
+            group = self._group(n, text, shape, "strong")
             node = f"{dbt.group(2)}.{dbt.group(3)}"
             if node not in self._dbt_nodes and len(self._dbt_nodes) < 1000:
                 self._dbt_nodes[node] = dbt.group(1).replace("Failure", "Failure in test")
@@ -4287,13 +4299,14 @@ class LogScanner:
             self.kinds["python_exception"] = self.kinds["python_exception"] or (exc and
                                                                                 exc.group(1))
         elif _SCAN_RETRY.search(low):
-            tier = "consequence"
             self.kinds["retries"] += 1
+            self._group(n, text, shape, "consequence")["retry"] = 1
+            return
         elif evidence or _SCAN_WEAK.search(text):
             tier = "weak"
         else:
             return
-        self._group(n, text, msg, tier)
+        self._group(n, text, shape, tier)
 
     def _note(self, text, low):
         """Kinds from one line: database codes, quota, auth, timeout. True on auth/timeout."""
@@ -4307,9 +4320,8 @@ class LogScanner:
                           timeout=self.kinds["timeout"] or timeout)
         return auth or timeout
 
-    def _group(self, n, text, msg, tier):
+    def _group(self, n, text, shape, tier):
         """Count a line under its shape, so 330 near-identical lines become one entry."""
-        shape = _SCAN_NUM.sub("#", msg)[:160]
         group = self._errors.get(shape) or self._recent.get(shape)
         if group is None:
             group = {"tier": tier, "first": (n, _scan_line(text)), "count": 0, "context": []}

@@ -513,3 +513,22 @@ def test_the_lines_of_a_private_key_are_never_evidence():
     out = scan(alone)
     assert [e["text"] for e in roles(out, "cause")] == ["ERROR: disk full"]
     assert "MIIEowIBAAKCAQEA" not in json.dumps(out)
+
+
+def test_a_retry_storm_is_counted_whole_and_what_follows_it_is_still_classified():
+    """After _SCAN_STORM lines of one shape a retry line is only counted: the counts, the last line
+    and the lines after the storm stay exactly what a full classification gives."""
+    storm = [f"2026-01-01 00:00:{i % 60:02d} WARNING [w-{i % 48:02d}] batch {i}/9000 queued: warehouse X "
+             f"not available; Retrying in 5s (attempt {i}/5000)" for i in range(1, 5001)]
+    lines = ["ERROR snowflake 090073 (22000): quota exceeded", *storm,
+             "Traceback (most recent call last):", '  File "job.py", line 3, in <module>',
+             "KeyError: 'region'", "ERROR loader: gave up after 5000 retries"]
+    data = ("\n".join(lines) + "\n").encode()
+    out = scan(data, random_chunks(data, seed=3, biggest=70_000))
+    assert out["kinds"]["retries"] == 5000 and out["kinds"]["quota"]
+    assert out["kinds"]["python_exception"] == "KeyError"
+    assert [e["line"] for e in roles(out, "cause")] == [1, 5004]   # the quota error, then the KeyError
+    retry, gave_up = roles(out, "consequence")
+    assert (retry["line"], retry["repeat"]) == (5001, 5000) and retry["text"].endswith("(attempt 5000/5000)")
+    assert gave_up["line"] == len(lines)
+    assert scan(data) == out   # one chunk or many: the same answer
