@@ -189,8 +189,8 @@ ENV_VARIABLES = {
                               "loopback.",
     "ORCHESTRA_ACCOUNT_ID": "Optional workspace UUID, sent as X-Orchestra-Account-Id.",
     "ORCHESTRA_READ_ONLY": "1/true/yes/on removes the writes (trigger_pipeline, "
-                           "cancel_pipeline_run); 0/false/no/off or unset keep them; anything else (empty or ${...} too) means read-only: it fails "
-                           "closed.",
+                           "cancel_pipeline_run); 0/false/no/off or unset keep them; anything "
+                           "else (empty or ${...} too) means read-only: it fails closed.",
     "ORCHESTRA_TIMEOUT": "Seconds per HTTP request, default 30.",
     "ORCHESTRA_MCP_DEADLINE_S": "Seconds per tool call, default 45; longer work returns what it "
                                 "has.",
