@@ -6,7 +6,8 @@ in raw JSON-RPC lines through `orchestra_mcp.LineClient` (the module's one line 
   `finish()` closes it and checks what was still unread; `assert_alive()`, `stats()`,
   `proc_field()` and `wait_until()` are the helpers the raw-line tests share. Silence is shown by a
   ping: `client.ping() == []` means nothing came before its answer.
-- `call_tools()`, `call_tool()`, `list_tools()`: the SDK client (`mcp.Client`), one process per use.
+- `call_tools()`, `call_tool()`, `list_tools()`: the SDK client (`mcp.Client`), one process per use;
+  `SdkSession`: one SDK client session (one process) kept open across tests, for a module fixture.
 
 The SDK is imported only where it is used, so the benchmarks can import `proc_field` from here with
 nothing but the standard library.
@@ -224,3 +225,34 @@ def list_tools(env):
         async with Client(sdk_params(env), mode="legacy") as client:
             return await client.list_tools()
     return anyio.run(run)
+
+
+class SdkSession:
+    """One SDK client session, one server process, kept open across calls and tests (a module
+    fixture's): its event loop runs in a thread of its own (an anyio blocking portal), so plain test
+    functions call it. `call_tools` and `call_tool` answer as the functions of the same names."""
+
+    def __init__(self, env, mode="legacy"):
+        import anyio.from_thread
+        from mcp import Client
+        self._portal = anyio.from_thread.start_blocking_portal()
+        portal = self._portal.__enter__()
+        try:
+            self._client = portal.wrap_async_context_manager(Client(sdk_params(env), mode=mode))
+            self.client = self._client.__enter__()
+        except BaseException:
+            self._portal.__exit__(None, None, None)
+            raise
+        self.portal = portal
+
+    def call_tools(self, calls):
+        return [decode(self.portal.call(self.client.call_tool, name, arguments)) for name, arguments in calls]
+
+    def call_tool(self, name, **arguments):
+        return self.call_tools([(name, arguments)])[0]
+
+    def close(self):
+        try:
+            self._client.__exit__(None, None, None)
+        finally:
+            self._portal.__exit__(None, None, None)

@@ -5,6 +5,8 @@ assignments do. Each rule is a function returning its violations, run on the rea
 run again on a copy with a violation planted, so that no rule can pass by finding nothing.
 """
 import ast
+import functools
+import gc
 import re
 from pathlib import Path
 
@@ -20,6 +22,27 @@ EXEMPT = ("start_sample_server", "selftest", "LineClient")
 # and each issue's note reports the count): the secret masker (issue 15, ~100 lines), the second
 # write, cancel_run (issue 16, ~40), proxies and CA bundle resolved once (issue 15, ~15).
 PART_ONE_MAX_CODE_LINES = 1000 + 160
+
+
+class _CollectorPaused:
+    """The collector paused while a big tree or list is built: it would otherwise scan the
+    ~50,000 new nodes again and again as they accumulate, more than doubling the time."""
+
+    def __enter__(self):
+        self.enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            gc.enable()
+
+
+@functools.lru_cache(maxsize=4)
+def parse(source):
+    """ast.parse, once per text: the real module is read by every rule, and a planted copy by
+    one or more. The rules only read the tree, so one tree serves them all."""
+    with _CollectorPaused():
+        return ast.parse(source)
 
 
 def banners(source):
@@ -52,6 +75,13 @@ def owners(tree):
                 yield node, name
 
 
+@functools.lru_cache(maxsize=4)
+def owned(source):
+    """owners(parse(source)) as a tuple, walked once per text: most rules go through it."""
+    with _CollectorPaused():
+        return tuple(owners(parse(source)))
+
+
 def is_exempt(owner):
     return owner.split(".")[0] in EXEMPT
 
@@ -72,9 +102,8 @@ def _write_mode(call):
 
 def boundary_touches(source):
     """What only Part I may do, found anywhere else (outside the named exemptions)."""
-    tree, ranges = ast.parse(source), banners(source)
-    found = []
-    for node, owner in owners(tree):
+    ranges, found = banners(source), []
+    for node, owner in owned(source):
         what = None
         if isinstance(node, ast.Call):
             name = dotted(node.func)
@@ -117,8 +146,8 @@ def late_import_list(source):
 def late_imports(source):
     """Function-level imports missing from the list, or listed for another function; requests
     and urllib3 imported in more than one function."""
-    tree, listed, found, network_owners = ast.parse(source), late_import_list(source), [], set()
-    for node, owner in owners(tree):
+    listed, found, network_owners = late_import_list(source), [], set()
+    for node, owner in owned(source):
         if isinstance(node, (ast.Import, ast.ImportFrom)) and owner != "<module>":
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
             for module in modules:
@@ -135,7 +164,7 @@ def late_imports(source):
 
 def import_time_compiles(source):
     """re.compile calls run at import (module level): each costs start-up; LazyRe defers them."""
-    return [f"line {node.lineno}: re.compile at import" for node, owner in owners(ast.parse(source))
+    return [f"line {node.lineno}: re.compile at import" for node, owner in owned(source)
             if owner == "<module>" and isinstance(node, ast.Call) and dotted(node.func) == "re.compile"]
 
 
@@ -145,9 +174,9 @@ WRITES = {"start_run": "trigger_pipeline", "cancel_run": "cancel_pipeline_run"}
 def write_problems(source):
     """Every request that is not a GET: it must be made by one of the two writes, each in
     Part I, calling require_writes (with its tool's name) before it sends anything."""
-    tree, ranges = ast.parse(source), banners(source)
+    tree, ranges = parse(source), banners(source)
     found, writers = [], {}
-    for node, owner in owners(tree):
+    for node, owner in owned(source):
         if not (isinstance(node, ast.Call) and dotted(node.func).split(".")[-1] in
                 ("send_request", "send") and node.args) or owner == "send_request" or \
                 is_exempt(owner):
@@ -175,7 +204,7 @@ def write_problems(source):
 
 def defined_by_part(source):
     """{part: set of names of top-level functions and classes defined there}."""
-    tree, ranges, names = ast.parse(source), banners(source), {p: set() for p in PARTS}
+    tree, ranges, names = parse(source), banners(source), {p: set() for p in PARTS}
     for top in tree.body:
         if isinstance(top, (ast.FunctionDef, ast.ClassDef)):
             names[part_of(top.lineno, ranges)].add(top.name)
@@ -184,7 +213,7 @@ def defined_by_part(source):
 
 def part_one_reaches_below(source):
     """Names of functions or classes defined below Part I that Part I's code uses."""
-    tree, ranges = ast.parse(source), banners(source)
+    tree, ranges = parse(source), banners(source)
     below = set().union(*(names for part, names in defined_by_part(source).items()
                           if part != "PART I."))
     return [f"line {node.lineno}: Part I uses {node.id}" for node in ast.walk(tree)
@@ -194,7 +223,7 @@ def part_one_reaches_below(source):
 
 def audit_map(source):
     """(functions, tests) named in the docstring's audit map."""
-    text = ast.get_docstring(ast.parse(source)).split("AUDIT MAP", 1)[1].split("Greps", 1)[0]
+    text = ast.get_docstring(parse(source)).split("AUDIT MAP", 1)[1].split("Greps", 1)[0]
     functions, tests = set(), set()
     for bullet in re.split(r"\n- ", text)[1:]:
         enforced, _, proved = bullet.partition("->")
@@ -207,7 +236,7 @@ def audit_map(source):
 def audit_map_problems(source, tests_dir=REPO / "tests"):
     functions, tests = audit_map(source)
     part_one = defined_by_part(source)["PART I."]
-    tree = ast.parse(source)
+    tree = parse(source)
     methods = {f"{c.name}.{f.name}" for c in tree.body if isinstance(c, ast.ClassDef)
                and c.name in part_one for f in c.body if isinstance(f, ast.FunctionDef)}
     problems = [f"{name} is not defined in Part I" for name in sorted(functions)
@@ -223,7 +252,7 @@ def audit_map_problems(source, tests_dir=REPO / "tests"):
 
 def part_one_code_lines(source):
     """Code lines of Part I: no blank lines, comments or docstrings."""
-    tree, ranges = ast.parse(source), banners(source)
+    tree, ranges = parse(source), banners(source)
     first, last = ranges["PART I."]
     docstring_lines = set()
     for node in ast.walk(tree):

@@ -1,7 +1,9 @@
 """Every example tool call in the README, the docs, the agent playbook and the slash command runs.
 
-Each call written as `tool(argument=value, ...)` is run through `--demo --call` on the sample
-workspace: it fails on an error result, and a `grep` example must find something, since the text
+Each call written as `tool(argument=value, ...)` is run on the sample workspace, as a tools/call to
+one `--demo` server (the code path `--demo --call` runs too, without a process per call); a call
+written in the shell form `--call TOOL '{...}'` runs through `--demo --call` itself. Each fails on
+an error result, and a `grep` example must find something, since the text
 promises matches. Placeholders (`...`, a bare argument name) take the sample workspace's values; a call abbreviated
 with `...` gets the usual values for the required arguments it leaves out. A
 write tool must be refused by --call (that is documented behaviour, not an error).
@@ -15,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import orchestra_mcp
 import pytest
-from mcp_helpers import REPO, SERVER_COMMAND
+from mcp_helpers import REPO, SERVER_COMMAND, finish, start
 
 # The fewest calls each file must yield, so that the test cannot pass by finding none.
 FILES = {"README.md": 2, "docs/orchestra-mcp.md": 12, ".claude/agents/specialists/orchestra-expert.md": 8,
@@ -91,11 +93,37 @@ def test_each_file_yields_at_least_its_minimum_of_example_calls(path):
     assert len(found) >= FILES[path], f"{path}: only {len(found)} example calls found: {found}"
 
 
+def run_in_one_demo_server(keys):
+    """{(tool, arguments JSON): (code, stdout, stderr)} as `--demo --call` would give them (0 and
+    the result's JSON, or 1 and the error sentence), from tools/calls sent at once to one `--demo`
+    server: each call answered on its own, in parallel, by the same call_tool that --call runs."""
+    client = start({"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}, args=("--demo",))
+    try:
+        client.initialize()
+        client.send(*[{"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                       "params": {"name": tool, "arguments": json.loads(arguments)}}
+                      for n, (tool, arguments) in enumerate(keys)])
+        outcomes = {}
+        for n, key in enumerate(keys):
+            result = client.reply(n, timeout=120)["result"]
+            text = result["content"][0]["text"]
+            outcomes[key] = (1, "", text) if result["isError"] else (0, text, "")
+    finally:
+        stderr = finish(client)
+    assert client.process.returncode == 0 and "Traceback" not in stderr, stderr[-2000:]
+    return outcomes
+
+
 def test_every_documented_example_call_runs_on_the_sample_workspace():
     unique = {(tool, json.dumps(arguments, sort_keys=True)): (path, written)
               for path, written, tool, arguments in EXAMPLES}
+    # --call itself: the calls written in its shell form, and the writes (which it must refuse).
+    by_call = {(tool, json.dumps(arguments, sort_keys=True)) for _, written, tool, arguments in EXAMPLES
+               if written.startswith("--call") or not orchestra_mcp.TOOLS[tool]["read_only"]}
     with ThreadPoolExecutor(4) as pool:
-        outcomes = dict(zip(unique, pool.map(lambda key: run_call(key[0], json.loads(key[1])), unique), strict=True))
+        outcomes = dict(zip(by_call, pool.map(lambda key: run_call(key[0], json.loads(key[1])), by_call), strict=True))
+    outcomes.update(run_in_one_demo_server([key for key in unique if key not in by_call]))
+    assert set(outcomes) == set(unique)
     failures = []
     for (tool, arguments), (code, out, err) in outcomes.items():
         path, written = unique[(tool, arguments)]

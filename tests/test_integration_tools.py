@@ -23,7 +23,7 @@ from fake_orchestra import (
     RETRIED_RUN_ID,
     SKIPPED_TASK_RUN_ID,
 )
-from mcp_helpers import call_tool, call_tools, finish, list_tools, proc_field, server_env, start
+from mcp_helpers import SdkSession, call_tool, call_tools, finish, list_tools, proc_field, server_env, start
 
 WEEK = timedelta(days=7)
 
@@ -31,6 +31,21 @@ WEEK = timedelta(days=7)
 @pytest.fixture
 def env(fake, tmp_path):
     return server_env(fake.base_url, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_session(fake_orchestra, tmp_path_factory):
+    """One SDK session (one server process) for the read-only scenarios, against the session's fake:
+    a fresh process is not their point, and each asserts on the journal of its own calls only."""
+    session = SdkSession(server_env(fake_orchestra.base_url, tmp_path_factory.mktemp("tools-home")))
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def session(module_session, fake):
+    """The module's SDK session, with the fake's journal empty and no faults (the `fake` fixture)."""
+    return module_session
 
 
 def direct(fake, path, **params):
@@ -58,10 +73,10 @@ def assert_well_formed_listing(entries, max_page_size=100):
             assert timedelta(0) < end - start < WEEK
 
 
-def test_list_pipeline_runs_over_nine_days_sums_two_chunks_exactly(fake, env):
+def test_list_pipeline_runs_over_nine_days_sums_two_chunks_exactly(fake, session):
     end = datetime.now(timezone.utc).replace(microsecond=0)
     start = end - timedelta(days=9)
-    is_error, result = call_tool(env, "list_pipeline_runs", time_from=start.isoformat(), time_to=end.isoformat(),
+    is_error, result = session.call_tool("list_pipeline_runs", time_from=start.isoformat(), time_to=end.isoformat(),
                                  limit=10)
     assert not is_error, result
     entries = listing_requests(fake, "/pipeline_runs")
@@ -78,8 +93,8 @@ def test_list_pipeline_runs_over_nine_days_sums_two_chunks_exactly(fake, env):
     assert "time_to=" in result["hint"]
 
 
-def test_list_pipeline_runs_filters_by_status_and_alias_and_clamps_the_limit(fake, env):
-    is_error, result = call_tool(env, "list_pipeline_runs", time_from="7d", status_filter=["failed", "Warning"],
+def test_list_pipeline_runs_filters_by_status_and_alias_and_clamps_the_limit(fake, session):
+    is_error, result = session.call_tool("list_pipeline_runs", time_from="7d", status_filter=["failed", "Warning"],
                                  pipeline_id=PIPELINE_ALIAS, limit=500)
     assert not is_error, result
     assert {run["runStatus"] for run in result["runs"]} <= {"FAILED", "WARNING"}
@@ -90,22 +105,22 @@ def test_list_pipeline_runs_filters_by_status_and_alias_and_clamps_the_limit(fak
     assert FAILED_RUN_ID in [run["id"] for run in result["runs"]]
 
 
-def test_an_unknown_status_is_refused_with_the_valid_ones_and_nothing_sent(fake, env):
-    is_error, text = call_tool(env, "list_pipeline_runs", status_filter="BROKEN")
+def test_an_unknown_status_is_refused_with_the_valid_ones_and_nothing_sent(fake, session):
+    is_error, text = session.call_tool("list_pipeline_runs", status_filter="BROKEN")
     assert is_error and "SUCCEEDED" in text and "BROKEN" in text
     assert fake.journal == []
 
 
-def test_an_empty_window_is_a_normal_result_that_names_the_window(fake, env):
-    is_error, result = call_tool(env, "list_pipeline_runs", time_from="2020-01-01T00:00:00Z",
+def test_an_empty_window_is_a_normal_result_that_names_the_window(fake, session):
+    is_error, result = session.call_tool("list_pipeline_runs", time_from="2020-01-01T00:00:00Z",
                                  time_to="2020-01-02T00:00:00Z")
     assert not is_error
     assert result["total"] == 0 and "runs" not in result
     assert result["window"]["from"].startswith("2020-01-01") and "no runs" in result["hint"]
 
 
-def test_a_unique_prefix_resolves_and_an_ambiguous_one_lists_the_candidates(fake, env):
-    (ok_error, status), (ambiguous_error, text) = call_tools(env, [
+def test_a_unique_prefix_resolves_and_an_ambiguous_one_lists_the_candidates(fake, session):
+    (ok_error, status), (ambiguous_error, text) = session.call_tools([
         ("get_pipeline_run_status", {"pipeline_run_id": FAILED_RUN_ID[:8]}),
         ("get_pipeline_run_status", {"pipeline_run_id": AMBIGUOUS_PREFIX}),
     ])
@@ -116,14 +131,14 @@ def test_a_unique_prefix_resolves_and_an_ambiguous_one_lists_the_candidates(fake
     assert [e["path"].split("/")[-2] for e in status_calls] == [FAILED_RUN_ID]
 
 
-def test_an_unknown_run_is_not_found_by_name(fake, env):
+def test_an_unknown_run_is_not_found_by_name(fake, session):
     missing = "00000000-0000-4000-8000-000000000000"
-    is_error, text = call_tool(env, "get_pipeline_run_status", pipeline_run_id=missing)
+    is_error, text = session.call_tool("get_pipeline_run_status", pipeline_run_id=missing)
     assert is_error and missing in text and "not found" in text
 
 
-def test_get_pipeline_run_details_lists_every_task_in_start_order(fake, env):
-    is_error, result = call_tool(env, "get_pipeline_run_details", pipeline_run_id=FAILED_RUN_ID)
+def test_get_pipeline_run_details_lists_every_task_in_start_order(fake, session):
+    is_error, result = session.call_tool("get_pipeline_run_details", pipeline_run_id=FAILED_RUN_ID)
     assert not is_error, result
     assert [task["taskId"] for task in result["tasks"]][:2] == ["extract_orders", "transform_core"]
     assert result["countsByStatus"] == {"SUCCEEDED": 1, "FAILED": 1, "SKIPPED": 1}
@@ -134,8 +149,8 @@ def test_get_pipeline_run_details_lists_every_task_in_start_order(fake, env):
     assert all(FAILED_RUN_ID in e["path"] for e in entries)
 
 
-def test_superseded_attempts_are_shown_only_when_asked(fake, env):
-    (_, hidden), (_, shown) = call_tools(env, [
+def test_superseded_attempts_are_shown_only_when_asked(fake, session):
+    (_, hidden), (_, shown) = session.call_tools([
         ("get_pipeline_run_details", {"pipeline_run_id": RETRIED_RUN_ID}),
         ("get_pipeline_run_details", {"pipeline_run_id": RETRIED_RUN_ID, "include_superseded": True}),
     ])
@@ -144,18 +159,18 @@ def test_superseded_attempts_are_shown_only_when_asked(fake, env):
     assert first["superseded"] is True
 
 
-def test_list_task_runs_of_one_run_refuses_filters_the_api_would_ignore(fake, env):
-    is_error, text = call_tool(env, "list_task_runs", pipeline_run_id=FAILED_RUN_ID, time_from="2d")
+def test_list_task_runs_of_one_run_refuses_filters_the_api_would_ignore(fake, session):
+    is_error, text = session.call_tool("list_task_runs", pipeline_run_id=FAILED_RUN_ID, time_from="2d")
     assert is_error and "time_from" in text
     assert fake.journal == []
-    is_error, result = call_tool(env, "list_task_runs", pipeline_run_id=FAILED_RUN_ID, status_filter="skipped")
+    is_error, result = session.call_tool("list_task_runs", pipeline_run_id=FAILED_RUN_ID, status_filter="skipped")
     assert not is_error
     assert [task["id"] for task in result["taskRuns"]] == [SKIPPED_TASK_RUN_ID]
     assert all(task["pipelineRunId"] == FAILED_RUN_ID for task in result["taskRuns"])
 
 
-def test_list_task_runs_across_a_window_uses_task_runs_with_both_bounds(fake, env):
-    is_error, result = call_tool(env, "list_task_runs", time_from="48h", integration="dbt_core", limit=5)
+def test_list_task_runs_across_a_window_uses_task_runs_with_both_bounds(fake, session):
+    is_error, result = session.call_tool("list_task_runs", time_from="48h", integration="dbt_core", limit=5)
     assert not is_error, result
     entries = listing_requests(fake, "/task_runs")
     assert_well_formed_listing(entries)
@@ -164,8 +179,8 @@ def test_list_task_runs_across_a_window_uses_task_runs_with_both_bounds(fake, en
     assert result["total"] >= len(result["taskRuns"]) == 5
 
 
-def test_get_task_run_artifacts_lists_artifacts_and_logs(fake, env):
-    is_error, result = call_tool(env, "get_task_run_artifacts", pipeline_run_id=FAILED_RUN_ID,
+def test_get_task_run_artifacts_lists_artifacts_and_logs(fake, session):
+    is_error, result = session.call_tool("get_task_run_artifacts", pipeline_run_id=FAILED_RUN_ID,
                                  task_run_id=FAILED_DBT_TASK_RUN_ID)
     assert not is_error, result
     assert {"manifest.json", "run_results.json", BINARY_ARTIFACT} <= set(result["artifacts"])
@@ -173,24 +188,24 @@ def test_get_task_run_artifacts_lists_artifacts_and_logs(fake, env):
         log for log in result["logs"] if log["filename"] == "1/dbt build").items()
 
 
-def test_a_text_artifact_reads_in_two_ranged_pieces(fake, env):
+def test_a_text_artifact_reads_in_two_ranged_pieces(fake, session):
     expected = direct(fake, f"/pipeline_runs/{FAILED_RUN_ID}/task_runs/{FAILED_DBT_TASK_RUN_ID}/artifacts/download",
                       filename="run_results.json").content
     fake.clear_journal()
     args = {"pipeline_run_id": FAILED_RUN_ID, "task_run_id": FAILED_DBT_TASK_RUN_ID, "filename": "run_results.json"}
-    (_, first), = call_tools(env, [("download_task_artifact", dict(args, max_bytes=len(expected) // 2))])
+    (_, first), = session.call_tools([("download_task_artifact", dict(args, max_bytes=len(expected) // 2))])
     assert first["encoding"] == "utf-8" and first["nextOffset"] == len(first["content"].encode())
-    (_, second), = call_tools(env, [("download_task_artifact", dict(args, offset=first["nextOffset"]))])
+    (_, second), = session.call_tools([("download_task_artifact", dict(args, offset=first["nextOffset"]))])
     assert (first["content"] + second["content"]).encode() == expected
     assert "nextOffset" not in second and second["size"] == len(expected)
     ranges = [e["range"] for e in fake.journal if e["path"].endswith("/artifacts/download")]
     assert ranges == [f"bytes=0-{len(expected) // 2 - 1}", f"bytes={first['nextOffset']}-{first['nextOffset'] + 20000 - 1}"]
 
 
-def test_a_binary_artifact_round_trips_byte_exact_through_base64(fake, env):
+def test_a_binary_artifact_round_trips_byte_exact_through_base64(fake, session):
     expected = direct(fake, f"/pipeline_runs/{FAILED_RUN_ID}/task_runs/{FAILED_DBT_TASK_RUN_ID}/artifacts/download",
                       filename=BINARY_ARTIFACT).content
-    is_error, result = call_tool(env, "download_task_artifact", pipeline_run_id=FAILED_RUN_ID,
+    is_error, result = session.call_tool("download_task_artifact", pipeline_run_id=FAILED_RUN_ID,
                                  task_run_id=FAILED_DBT_TASK_RUN_ID, filename=BINARY_ARTIFACT,
                                  max_bytes=len(expected))
     assert not is_error, result
@@ -199,8 +214,8 @@ def test_a_binary_artifact_round_trips_byte_exact_through_base64(fake, env):
     assert len(result["content"]) < 40_000
 
 
-def test_a_missing_artifact_names_the_available_ones(fake, env):
-    is_error, text = call_tool(env, "download_task_artifact", pipeline_run_id=FAILED_RUN_ID,
+def test_a_missing_artifact_names_the_available_ones(fake, session):
+    is_error, text = session.call_tool("download_task_artifact", pipeline_run_id=FAILED_RUN_ID,
                                task_run_id=FAILED_DBT_TASK_RUN_ID, filename="catalog.json")
     assert is_error and "catalog.json" in text and "run_results.json" in text
 

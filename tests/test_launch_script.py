@@ -541,6 +541,6 @@ def test_the_real_server_prints_its_version_through_the_launcher(tmp_path):
 
 def test_an_op_reference_that_times_out_is_not_retried_with_the_default_reference(rig):
     run = rig.run(env={"ORCHESTRA_API_KEY": "op://Private/Orchestra/key", "STUB_OP_MODE": "hang",
-                       "ORCHESTRA_OP_TIMEOUT_S": "1"})
+                       "ORCHESTRA_OP_TIMEOUT_S": "0.3"})
     assert_no_key_but_server_started(run)
     assert run.op_calls == [["read", "op://Private/Orchestra/key"]], "start-up time is short: one wait is enough"
