@@ -2401,6 +2401,54 @@ GENERATED_PIPELINE_WEIGHTS = {  # alias -> share of the generated runs
 _USERS = ("9d3e6f1a-2b4c-4d5e-8f7a-0b1c2d3e4f5a", "1e2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b")
 
 
+_GENERATED_RUNS: dict = {}     # (seed, count, pipelines) -> _generated_runs(...), see below
+
+
+def _generated_runs(seed: int, count: int, pipelines: list, taken: set) -> list[tuple]:
+    """What Workspace._generate draws: ``(id, pipeline index, environment index, created, status,
+    started, completed, updated, trigger or None for the schedule's)`` per run, times relative
+    to the anchor. IDs avoid ``taken`` and the reserved prefixes, as Workspace._new_id does, and
+    are added to ``taken``."""
+    rng = random.Random(seed)
+    cumulative = list(itertools.accumulate(GENERATED_PIPELINE_WEIGHTS.values()))
+    span = GENERATED_DAYS * _DAY_US - _MINUTE_US
+    draws = []
+    for _ in range(count):
+        which = bisect.bisect(cumulative, rng.random() * cumulative[-1])
+        pipeline = pipelines[which]
+        roll = rng.random()
+        where = 0 if roll < 0.7 else 1 if roll < 0.9 else 2
+        created = -_MINUTE_US - int(rng.random() * span)
+        roll = rng.random()
+        status = ("SUCCEEDED" if roll < 0.84 else "FAILED" if roll < 0.92 else
+                  "WARNING" if roll < 0.96 else "CANCELLED" if roll < 0.98 else "SKIPPED")
+        seconds = pipeline.typical_seconds * (0.6 + rng.random())
+        started = created + 1_000_000 + rng.randrange(5_000_000)
+        completed = started + int(seconds * _US)
+        if status == "SKIPPED":
+            started, completed = None, created + 900_000
+        elif completed > 0:
+            status, completed = "RUNNING", None
+        roll = rng.random()
+        trigger = (None if roll < 0.9 else
+                   {"triggerType": "MANUAL", "userId": _USERS[int(roll * 100) % 2]}
+                   if roll < 0.96 else {"triggerType": "WEBHOOK"})
+        while True:   # Workspace._new_id
+            run_id = _uuid_from(rng)
+            if run_id[:8] not in RESERVED_PREFIXES and run_id not in taken:
+                taken.add(run_id)
+                break
+        updated = (completed if completed is not None else started if started is not None
+                   else created) + 100_000 + rng.randrange(100_000)
+        draws.append((run_id, which, where, created, status, started, completed, updated, trigger))
+    return draws
+
+
+@functools.lru_cache(maxsize=4096)
+def _commit_text(alias: str, environment: str, period: int) -> str:
+    return hashlib.sha1(f"{alias}:{environment}:{period}".encode(), usedforsecurity=False).hexdigest()
+
+
 _INSERTED_LAG_US = 2_310_447   # an operation row is inserted this long after it finished
 _VOLUME_SPECS: dict = {}       # (seed, count, task shape) -> _volume_specs(...), see below
 
@@ -2549,9 +2597,7 @@ class Workspace:
 
     def _commit(self, pipeline: Pipeline, env: Environment, created: int) -> str:
         """Commits change every three days (and differ per environment)."""
-        period = created // (3 * _DAY_US)
-        return hashlib.sha1(f"{pipeline.alias}:{env.name}:{period}".encode(),
-                            usedforsecurity=False).hexdigest()
+        return _commit_text(pipeline.alias, env.name, created // (3 * _DAY_US))
 
     def _task_run(self, run: Run, task_id: str, task_run_id: str, status: str, *,
                   started_s: float | None, completed_s: float | None, created_s: float = 0.099664,
@@ -3280,37 +3326,32 @@ class Workspace:
             "TEST", "SKIPPED", message="\n".join(corpus.NEGATIVE), externalStatus="skipped")
 
     def _generate(self, count: int) -> None:
-        """``count`` runs over the last 30 days on the volume pipelines, mostly SUCCEEDED."""
-        rng = random.Random(self.seed)
-        aliases = list(GENERATED_PIPELINE_WEIGHTS)
-        cumulative = list(itertools.accumulate(GENERATED_PIPELINE_WEIGHTS.values()))
-        pipelines = [self.pipelines_by_alias[alias] for alias in aliases]
+        """``count`` runs over the last 30 days on the volume pipelines, mostly SUCCEEDED. What
+        they draw is relative to the anchor and kept (``_GENERATED_RUNS``) for the next workspace
+        of the same seed and count; commits, absolute, are made here."""
+        pipelines = [self.pipelines_by_alias[alias] for alias in GENERATED_PIPELINE_WEIGHTS]
+        key = (self.seed, count, tuple((p.alias, p.typical_seconds) for p in pipelines))
+        draws = _GENERATED_RUNS.get(key)
+        if draws is None:
+            # Drawn apart from this workspace's IDs; kept only when none of them is taken here, so
+            # that the draws are exactly those _new_id would make (it redraws a taken ID).
+            draws = _generated_runs(self.seed, count, pipelines, set())
+            if len(_GENERATED_RUNS) < 8 and self._taken_ids.isdisjoint(d[0] for d in draws):
+                _GENERATED_RUNS[key] = draws
+        if not self._taken_ids.isdisjoint(d[0] for d in draws):
+            draws = _generated_runs(self.seed, count, pipelines, self._taken_ids)
         now = self.anchor_us
-        span = GENERATED_DAYS * _DAY_US - _MINUTE_US
+        environments = (self.prod, self.staging, self.dev)
         branches = {ENV_PROD_ID: "main", ENV_STAGING_ID: "develop", ENV_DEV_ID: "feature/cost-model"}
-        for _ in range(count):
-            pipeline = pipelines[bisect.bisect(cumulative, rng.random() * cumulative[-1])]
-            roll = rng.random()
-            env = self.prod if roll < 0.7 else self.staging if roll < 0.9 else self.dev
-            created = now - _MINUTE_US - int(rng.random() * span)
-            roll = rng.random()
-            status = ("SUCCEEDED" if roll < 0.84 else "FAILED" if roll < 0.92 else
-                      "WARNING" if roll < 0.96 else "CANCELLED" if roll < 0.98 else "SKIPPED")
-            seconds = pipeline.typical_seconds * (0.6 + rng.random())
-            started = created + 1_000_000 + rng.randrange(5_000_000)
-            completed = started + int(seconds * _US)
-            if status == "SKIPPED":
-                started, completed = None, created + 900_000
-            elif completed > now:
-                status, completed = "RUNNING", None
-            roll = rng.random()
-            trigger = (_scheduled(pipeline) if roll < 0.9 else
-                       {"triggerType": "MANUAL", "userId": _USERS[int(roll * 100) % 2]}
-                       if roll < 0.96 else {"triggerType": "WEBHOOK"})
+        for run_id, which, where, created, status, started, completed, updated, trigger in draws:
+            pipeline, env = pipelines[which], environments[where]
+            created += now
             git = pipeline.storage != "ORCHESTRA"
             self._add_run(Run(
-                self._new_id(rng), pipeline, env, created, status, started, completed,
-                (completed or started or created) + 100_000 + rng.randrange(100_000), None, trigger,
+                run_id, pipeline, env, created, status,
+                None if started is None else started + now,
+                None if completed is None else completed + now, updated + now, None,
+                _scheduled(pipeline) if trigger is None else dict(trigger),
                 branches[env.id] if git else None,
                 self._commit(pipeline, env, created) if git else None, pipeline.version))
 
