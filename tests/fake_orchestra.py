@@ -346,6 +346,7 @@ import argparse
 import bisect
 import copy
 import functools
+import gc
 import hashlib
 import importlib.util
 import itertools
@@ -683,10 +684,18 @@ def to_us(moment: datetime) -> int:
 
 
 def iso(us: int | None) -> str | None:
-    """The API's timestamp form: ``2026-11-23T02:00:00.412337+00:00``."""
+    """The API's timestamp form: ``2026-11-23T02:00:00.412337+00:00`` (``datetime.isoformat``,
+    with the minute's text kept: tens of thousands of rows share a few thousand minutes)."""
     if us is None:
         return None
-    return (_EPOCH + timedelta(microseconds=us)).isoformat(timespec="microseconds")
+    minute, micro = divmod(us, 60_000_000)
+    return f"{_iso_minute(minute)}{micro // 1_000_000:02d}.{micro % 1_000_000:06d}+00:00"
+
+
+@functools.lru_cache(maxsize=16384)
+def _iso_minute(minute: int) -> str:
+    """``2026-11-23T02:00:`` for the minute ``minute`` minutes after the epoch."""
+    return (_EPOCH + timedelta(minutes=minute)).isoformat()[:17]
 
 
 def _clock_text(us: int) -> str:
@@ -2392,6 +2401,102 @@ GENERATED_PIPELINE_WEIGHTS = {  # alias -> share of the generated runs
 _USERS = ("9d3e6f1a-2b4c-4d5e-8f7a-0b1c2d3e4f5a", "1e2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b")
 
 
+_GENERATED_RUNS: dict = {}     # (seed, count, pipelines) -> _generated_runs(...), see below
+
+
+def _generated_runs(seed: int, count: int, pipelines: list, taken: set) -> list[tuple]:
+    """What Workspace._generate draws: ``(id, pipeline index, environment index, created, status,
+    started, completed, updated, trigger or None for the schedule's)`` per run, times relative
+    to the anchor. IDs avoid ``taken`` and the reserved prefixes, as Workspace._new_id does, and
+    are added to ``taken``."""
+    rng = random.Random(seed)
+    cumulative = list(itertools.accumulate(GENERATED_PIPELINE_WEIGHTS.values()))
+    span = GENERATED_DAYS * _DAY_US - _MINUTE_US
+    draws = []
+    for _ in range(count):
+        which = bisect.bisect(cumulative, rng.random() * cumulative[-1])
+        pipeline = pipelines[which]
+        roll = rng.random()
+        where = 0 if roll < 0.7 else 1 if roll < 0.9 else 2
+        created = -_MINUTE_US - int(rng.random() * span)
+        roll = rng.random()
+        status = ("SUCCEEDED" if roll < 0.84 else "FAILED" if roll < 0.92 else
+                  "WARNING" if roll < 0.96 else "CANCELLED" if roll < 0.98 else "SKIPPED")
+        seconds = pipeline.typical_seconds * (0.6 + rng.random())
+        started = created + 1_000_000 + rng.randrange(5_000_000)
+        completed = started + int(seconds * _US)
+        if status == "SKIPPED":
+            started, completed = None, created + 900_000
+        elif completed > 0:
+            status, completed = "RUNNING", None
+        roll = rng.random()
+        trigger = (None if roll < 0.9 else
+                   {"triggerType": "MANUAL", "userId": _USERS[int(roll * 100) % 2]}
+                   if roll < 0.96 else {"triggerType": "WEBHOOK"})
+        while True:   # Workspace._new_id
+            run_id = _uuid_from(rng)
+            if run_id[:8] not in RESERVED_PREFIXES and run_id not in taken:
+                taken.add(run_id)
+                break
+        updated = (completed if completed is not None else started if started is not None
+                   else created) + 100_000 + rng.randrange(100_000)
+        draws.append((run_id, which, where, created, status, started, completed, updated, trigger))
+    return draws
+
+
+@functools.lru_cache(maxsize=4096)
+def _commit_text(alias: str, environment: str, period: int) -> str:
+    return hashlib.sha1(f"{alias}:{environment}:{period}".encode(), usedforsecurity=False).hexdigest()
+
+
+_INSERTED_LAG_US = 2_310_447   # an operation row is inserted this long after it finished
+_VOLUME_SPECS: dict = {}       # (seed, count, task shape) -> _volume_specs(...), see below
+
+
+def _volume_specs(seed: int, count: int, shape: tuple, taken: set) -> list[tuple]:
+    """What the generated operations draw: ``(task position, id, name, is_test, status, message,
+    externalStatus, began, finished, rowsAffected)`` per operation, times relative to its task
+    run's start. ``shape`` holds each task run's (status, completed - started); IDs avoid
+    ``taken`` and the reserved prefixes, as Workspace._new_id does, and are added to ``taken``."""
+    rng = random.Random(f"{seed}:operations")
+    nodes = max(1, -(-count // len(shape)))
+    specs = []
+    for position, (task_status, span) in enumerate(shape):
+        failed_task = task_status == "FAILED"
+        for index in range(min(nodes, count - len(specs))):
+            test = index % 4 == 3
+            name = VOLUME_FAILING_OPERATION if index == 0 else \
+                f"{'test' if test else 'model'}.acme.{'test' if test else 'model'}_{index:04d}"
+            if failed_task and index == 0:
+                status = "FAILED"
+            elif failed_task and index % 50 == 49:
+                status = "SKIPPED"
+            elif test and rng.random() < 0.05:
+                status = "WARNING"
+            elif not test and index % 10 == 5 and rng.random() < 0.5:
+                status = "REUSED"
+            else:
+                status = "SUCCEEDED"
+            base = 0.4 + (_stable_hash(name) % 300) / 10
+            seconds = base * (40 if index % VOLUME_SLOW_EVERY == 7 else 1) * (0.8 + 0.4 * rng.random())
+            began = span * index // nodes
+            finished = min(span, began + int(seconds * _US))
+            ran = status not in ("SKIPPED", "REUSED")
+            message = {"FAILED": _FAILURES["DBT_CORE"][2], "WARNING": "Got 3 results, configured to "
+                       "warn if != 0", "SKIPPED": None}.get(status, "OK" if test else "SUCCESS 1")
+            while True:   # Workspace._new_id
+                op_id = _uuid_from(rng)
+                if op_id[:8] not in RESERVED_PREFIXES and op_id not in taken:
+                    taken.add(op_id)
+                    break
+            external = {"FAILED": "error", "SKIPPED": "skipped", "WARNING": "warn"}.get(
+                status, "pass" if test else "success")
+            rows = None if test or not ran else rng.randrange(1, 500_000)
+            specs.append((position, op_id, name, test, status, message, external, began, finished,
+                          rows))
+    return specs
+
+
 class Workspace:
     """All data of the fake workspace, and the queries the endpoints need.
 
@@ -2430,10 +2535,16 @@ class Workspace:
         self._operations_by_task: dict[str, list[tuple[int, dict]]] = {}
         self._taken_ids: set[str] = set()
         self._rng = random.Random(f"{seed}:scenarios")  # IDs and jitter of the curated runs
-        self._add_scenarios()
-        self._generate(runs)
-        self._generate_operations(operations)
-        self._index()
+        collecting = gc.isenabled()
+        gc.disable()   # tens of thousands of new objects and no cycles: no point scanning the heap
+        try:
+            self._add_scenarios()
+            self._generate(runs)
+            self._generate_operations(operations)
+            self._index()
+        finally:
+            if collecting:
+                gc.enable()
 
     # -- the clock ------------------------------------------------------------------------------
 
@@ -2486,9 +2597,7 @@ class Workspace:
 
     def _commit(self, pipeline: Pipeline, env: Environment, created: int) -> str:
         """Commits change every three days (and differ per environment)."""
-        period = created // (3 * _DAY_US)
-        return hashlib.sha1(f"{pipeline.alias}:{env.name}:{period}".encode(),
-                            usedforsecurity=False).hexdigest()
+        return _commit_text(pipeline.alias, env.name, created // (3 * _DAY_US))
 
     def _task_run(self, run: Run, task_id: str, task_run_id: str, status: str, *,
                   started_s: float | None, completed_s: float | None, created_s: float = 0.099664,
@@ -2672,7 +2781,7 @@ class Workspace:
     def _add_operation(self, op_id: str, task_run: TaskRun, finished: int, name: str, kind: str,
                        status: str, **fields) -> None:
         """An ``OperationResponse`` row, inserted a little after the operation finished."""
-        inserted = finished + 2_310_447
+        inserted = finished + _INSERTED_LAG_US
         row = {
             "id": op_id, "accountId": ACCOUNT_ID, "pipelineRunId": task_run.run.id,
             "taskRunId": task_run.id, "insertedAt": iso(inserted), "message": None,
@@ -3217,37 +3326,32 @@ class Workspace:
             "TEST", "SKIPPED", message="\n".join(corpus.NEGATIVE), externalStatus="skipped")
 
     def _generate(self, count: int) -> None:
-        """``count`` runs over the last 30 days on the volume pipelines, mostly SUCCEEDED."""
-        rng = random.Random(self.seed)
-        aliases = list(GENERATED_PIPELINE_WEIGHTS)
-        cumulative = list(itertools.accumulate(GENERATED_PIPELINE_WEIGHTS.values()))
-        pipelines = [self.pipelines_by_alias[alias] for alias in aliases]
+        """``count`` runs over the last 30 days on the volume pipelines, mostly SUCCEEDED. What
+        they draw is relative to the anchor and kept (``_GENERATED_RUNS``) for the next workspace
+        of the same seed and count; commits, absolute, are made here."""
+        pipelines = [self.pipelines_by_alias[alias] for alias in GENERATED_PIPELINE_WEIGHTS]
+        key = (self.seed, count, tuple((p.alias, p.typical_seconds) for p in pipelines))
+        draws = _GENERATED_RUNS.get(key)
+        if draws is None:
+            # Drawn apart from this workspace's IDs; kept only when none of them is taken here, so
+            # that the draws are exactly those _new_id would make (it redraws a taken ID).
+            draws = _generated_runs(self.seed, count, pipelines, set())
+            if len(_GENERATED_RUNS) < 8 and self._taken_ids.isdisjoint(d[0] for d in draws):
+                _GENERATED_RUNS[key] = draws
+        if not self._taken_ids.isdisjoint(d[0] for d in draws):
+            draws = _generated_runs(self.seed, count, pipelines, self._taken_ids)
         now = self.anchor_us
-        span = GENERATED_DAYS * _DAY_US - _MINUTE_US
+        environments = (self.prod, self.staging, self.dev)
         branches = {ENV_PROD_ID: "main", ENV_STAGING_ID: "develop", ENV_DEV_ID: "feature/cost-model"}
-        for _ in range(count):
-            pipeline = pipelines[bisect.bisect(cumulative, rng.random() * cumulative[-1])]
-            roll = rng.random()
-            env = self.prod if roll < 0.7 else self.staging if roll < 0.9 else self.dev
-            created = now - _MINUTE_US - int(rng.random() * span)
-            roll = rng.random()
-            status = ("SUCCEEDED" if roll < 0.84 else "FAILED" if roll < 0.92 else
-                      "WARNING" if roll < 0.96 else "CANCELLED" if roll < 0.98 else "SKIPPED")
-            seconds = pipeline.typical_seconds * (0.6 + rng.random())
-            started = created + 1_000_000 + rng.randrange(5_000_000)
-            completed = started + int(seconds * _US)
-            if status == "SKIPPED":
-                started, completed = None, created + 900_000
-            elif completed > now:
-                status, completed = "RUNNING", None
-            roll = rng.random()
-            trigger = (_scheduled(pipeline) if roll < 0.9 else
-                       {"triggerType": "MANUAL", "userId": _USERS[int(roll * 100) % 2]}
-                       if roll < 0.96 else {"triggerType": "WEBHOOK"})
+        for run_id, which, where, created, status, started, completed, updated, trigger in draws:
+            pipeline, env = pipelines[which], environments[where]
+            created += now
             git = pipeline.storage != "ORCHESTRA"
             self._add_run(Run(
-                self._new_id(rng), pipeline, env, created, status, started, completed,
-                (completed or started or created) + 100_000 + rng.randrange(100_000), None, trigger,
+                run_id, pipeline, env, created, status,
+                None if started is None else started + now,
+                None if completed is None else completed + now, updated + now, None,
+                _scheduled(pipeline) if trigger is None else dict(trigger),
                 branches[env.id] if git else None,
                 self._commit(pipeline, env, created) if git else None, pipeline.version))
 
@@ -3257,7 +3361,11 @@ class Workspace:
         made now, exactly as on first use). A failed task run fails VOLUME_FAILING_OPERATION and
         skips every 50th node; elsewhere some tests warn and some models are REUSED (no
         timestamps: operationDuration only). Durations are steady per node, and every
-        VOLUME_SLOW_EVERY-th node is much slower."""
+        VOLUME_SLOW_EVERY-th node is much slower.
+
+        The operations depend only on the seed, ``count`` and each task run's status and length,
+        so what is drawn for them is kept (``_VOLUME_SPECS``) and laid out again on the task runs
+        of the next workspace of the same shape, whatever its anchor."""
         if count <= 0:
             return
         since = self.anchor_us - VOLUME_DAYS * _DAY_US
@@ -3271,47 +3379,40 @@ class Workspace:
                       and t.status in ("SUCCEEDED", "FAILED") and t.completed is not None]
         if not tasks:
             return
-        rng = random.Random(f"{self.seed}:operations")
-        nodes = max(1, -(-count // len(tasks)))
-        made = 0
-        for task_run in tasks:
-            for index in range(min(nodes, count - made)):
-                self._add_volume_operation(task_run, index, nodes, rng)
-                made += 1
-
-    def _add_volume_operation(self, task_run: TaskRun, index: int, nodes: int,
-                              rng: random.Random) -> None:
-        test = index % 4 == 3
-        name = VOLUME_FAILING_OPERATION if index == 0 else \
-            f"{'test' if test else 'model'}.acme.{'test' if test else 'model'}_{index:04d}"
-        failed_task = task_run.status == "FAILED"
-        if failed_task and index == 0:
-            status = "FAILED"
-        elif failed_task and index % 50 == 49:
-            status = "SKIPPED"
-        elif test and rng.random() < 0.05:
-            status = "WARNING"
-        elif not test and index % 10 == 5 and rng.random() < 0.5:
-            status = "REUSED"
-        else:
-            status = "SUCCEEDED"
-        base = 0.4 + (_stable_hash(name) % 300) / 10
-        seconds = base * (40 if index % VOLUME_SLOW_EVERY == 7 else 1) * (0.8 + 0.4 * rng.random())
-        span = task_run.completed - task_run.started
-        began = task_run.started + span * index // nodes
-        finished = min(task_run.completed, began + int(seconds * _US))
-        ran = status not in ("SKIPPED", "REUSED")
-        message = {"FAILED": _FAILURES["DBT_CORE"][2], "WARNING": "Got 3 results, configured to "
-                   "warn if != 0", "SKIPPED": None}.get(status, "OK" if test else "SUCCESS 1")
-        self._add_operation(
-            self._new_id(rng), task_run, finished, name, "TEST" if test else "MATERIALISATION",
-            status, message=message, externalId=name,
-            externalStatus={"FAILED": "error", "SKIPPED": "skipped", "WARNING": "warn"}.get(
-                status, "pass" if test else "success"),
-            startedAt=iso(began) if ran else None, completedAt=iso(finished) if ran else None,
-            operationDuration=round((finished - began) / _US, 3) if ran else 0.0,
-            rowsAffected=None if test or not ran else rng.randrange(1, 500_000),
-            dependencies=[] if index == 0 else [VOLUME_FAILING_OPERATION], tags=["volume"])
+        shape = (self.seed, count, tuple((t.status, t.completed - t.started) for t in tasks))
+        specs = _VOLUME_SPECS.get(shape)
+        if specs is None:
+            # Drawn apart from this workspace's IDs; kept only when none of them is taken here, so
+            # that the draws are exactly those _new_id would make (it redraws a taken ID).
+            specs = _volume_specs(*shape, set())
+            if len(_VOLUME_SPECS) < 8 and self._taken_ids.isdisjoint(s[1] for s in specs):
+                _VOLUME_SPECS[shape] = specs
+        if not self._taken_ids.isdisjoint(s[1] for s in specs):
+            specs = _volume_specs(*shape, self._taken_ids)
+        self._taken_ids.update(s[1] for s in specs)
+        for position, op_id, name, test, status, message, external, began, finished, rows in specs:
+            task_run = tasks[position]
+            began += task_run.started
+            finished += task_run.started
+            inserted = finished + _INSERTED_LAG_US
+            ran = status not in ("SKIPPED", "REUSED")
+            self._operations.append((inserted, {
+                "id": op_id, "accountId": ACCOUNT_ID, "pipelineRunId": task_run.run.id,
+                "taskRunId": task_run.id, "insertedAt": iso(inserted), "message": message,
+                "operationName": name, "operationStatus": status,
+                "operationType": "TEST" if test else "MATERIALISATION",
+                "externalStatus": external, "externalDetail": None, "externalId": name,
+                "integration": task_run.task.integration, "integrationJob": task_run.task.job,
+                "startedAt": iso(began) if ran else None,
+                "completedAt": iso(finished) if ran else None,
+                "dependencies": [] if name == VOLUME_FAILING_OPERATION else [VOLUME_FAILING_OPERATION],
+                "operationDuration": round((finished - began) / _US, 3) if ran else 0.0,
+                "rowsAffected": rows, "cost": None, "credits": None,
+                "creditsLabel": None, "currency": None, "finalCostAmount": None, "rawCostAmount": None,
+                "rawCostLabel": None, "finalCostCurrency": None, "rawCostIntegration": None,
+                "rawCostUnits": None, "assetExternalId": None, "meta": {}, "tags": ["volume"],
+                "canRerun": status != "SUCCEEDED",
+            }))
 
     # -- task runs made on demand -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import weakref
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -45,12 +46,26 @@ PIPELINE_FIELDS = {
 }
 
 
+_CLIENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def client(fake) -> requests.Session:
+    """One keep-alive client per fake (never shared between fakes, so a connection never outlives
+    its server): requests.get makes a Session, a connection and a server thread per call, ~2 ms
+    of CPU. Loopback only, so no proxy or .netrc from the environment applies."""
+    session = _CLIENTS.get(fake)
+    if session is None:
+        session = _CLIENTS[fake] = requests.Session()
+        session.trust_env = False
+    return session
+
+
 def get(fake, path, headers=AUTH, **params):
-    return requests.get(fake.base_url + path, params=params, headers=headers, timeout=10)
+    return client(fake).get(fake.base_url + path, params=params, headers=headers, timeout=10)
 
 
 def post(fake, path, body=None, headers=AUTH, **kwargs):
-    return requests.post(fake.base_url + path, json=body, headers=headers, timeout=10, **kwargs)
+    return client(fake).post(fake.base_url + path, json=body, headers=headers, timeout=10, **kwargs)
 
 
 def window(fake, days=None, hours=None, ago=timedelta(0)):
@@ -453,8 +468,8 @@ def test_environments_are_a_bare_array(fake):
 # -- logs ------------------------------------------------------------------------------------------------
 
 def dbt_log(fake, headers=None, filename=fo.DBT_LOG_FILENAME, run=fo.FAILED_RUN_ID, task=fo.FAILED_DBT_TASK_RUN_ID):
-    return requests.get(fake.base_url + log_url(run, task) + "/download", params={"filename": filename},
-                        headers={**AUTH, **(headers or {})}, timeout=10)
+    return client(fake).get(fake.base_url + log_url(run, task) + "/download", params={"filename": filename},
+                            headers={**AUTH, **(headers or {})}, timeout=10)
 
 
 def test_the_log_listing_names_files_with_attempt_numbers(fake):
@@ -543,9 +558,9 @@ def test_a_failure_without_logs_or_artifacts_lists_nothing(fake):
 # -- artifacts ---------------------------------------------------------------------------------------
 
 def artifact(fake, filename, headers=None):
-    return requests.get(fake.base_url + log_url(fo.FAILED_RUN_ID, fo.FAILED_DBT_TASK_RUN_ID, "artifacts")
-                        + "/download", params={"filename": filename}, headers={**AUTH, **(headers or {})},
-                        timeout=10)
+    return client(fake).get(fake.base_url + log_url(fo.FAILED_RUN_ID, fo.FAILED_DBT_TASK_RUN_ID, "artifacts")
+                            + "/download", params={"filename": filename}, headers={**AUTH, **(headers or {})},
+                            timeout=10)
 
 
 def test_artifacts_are_listed_by_filename(fake):
@@ -1114,8 +1129,8 @@ def test_artifact_ranges_are_ignored_where_the_mode_says_but_log_ranges_never(fa
 # -- cancelling runs --------------------------------------------------------------------------------------
 
 def cancel(fake, run_id, body=None, **kwargs):
-    return requests.post(fake.base_url + f"/pipeline_runs/{run_id}/cancel", json=body, headers=AUTH,
-                         timeout=10, **kwargs)
+    return client(fake).post(fake.base_url + f"/pipeline_runs/{run_id}/cancel", json=body, headers=AUTH,
+                             timeout=10, **kwargs)
 
 
 def test_a_cancel_answers_204_and_leaves_the_run_cancelling_until_forced():
@@ -1344,8 +1359,8 @@ def per_run(fake, run_id, **params):
 
 
 def download(fake, run_id, task_run_id, filename, what="logs", headers=None):
-    return requests.get(fake.base_url + log_url(run_id, task_run_id, what) + "/download",
-                        params={"filename": filename}, headers={**AUTH, **(headers or {})}, timeout=30)
+    return client(fake).get(fake.base_url + log_url(run_id, task_run_id, what) + "/download",
+                            params={"filename": filename}, headers={**AUTH, **(headers or {})}, timeout=30)
 
 
 def log_text(fake, run_id, task_run_id, filename):
