@@ -22,6 +22,14 @@ from fake_orchestra import FakeOrchestra  # noqa: E402 - needs the path above
 NON_ENTERPRISE_KEY = "starter-plan-key"
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): two workers per CPU, at most 8. About half of a worker's
+    time is spent waiting (server subprocesses, the fake's slow faults, deadlines), so one worker
+    per CPU leaves the CPUs idle half the run: 67 s against 46 s on two CPUs."""
+    import os
+    return min(8, 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 @pytest.fixture
 def rsps():
     """`responses` mocking for unit tests (requests never leaves the process)."""
