@@ -387,14 +387,14 @@ _CONTROL_RE = ("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
                "\ufff9-\ufffb\U000e0000-\U000e007f]")   # invisible formatting, bidi, tags
 
 
-def clean_text(value, cap):
+def clean_text(value, cap, unique=False):
     """Untrusted text made safe to show: no ANSI escapes, control or bidi characters (newline and
     tab stay), secrets masked, at most `cap` characters plus a note of how many were cut. None
-    stays None."""
+    stays None. `unique`: a text that will not come again (a log line), so it is not cached."""
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
-    if len(text) <= 256:   # names, statuses, messages repeat row after row: clean each once
+    if len(text) <= 256 and not unique:   # names, statuses, messages repeat: clean each once
         return _clean_short(text, cap)
     return _clean(text, cap)
 
@@ -1401,8 +1401,9 @@ def _environment_key(value):
 _guard_lock = threading.Lock()
 
 
-def _claim(key, allow_duplicate):
-    """Reserve this write in memory, or refuse: an identical one in flight, or <10 min old."""
+def _claim(key, allow_duplicate, refusal=None):
+    """Reserve this write in memory, or refuse: an identical one in flight, or <10 min old.
+    `refusal`: the one sentence for any such earlier write (the cancel's), else the start's."""
     starts = client().starts
     with _guard_lock:
         now = time.monotonic()
@@ -1410,6 +1411,8 @@ def _claim(key, allow_duplicate):
             if outcome is not None and now - when > DUPLICATE_START_WINDOW_S:
                 del starts[old]
         earlier = starts.get(key)
+        if earlier and refusal:
+            raise PolicyRefusal(refusal)
         if earlier and earlier[1] is None:
             raise PolicyRefusal("an identical start of this pipeline is in progress right now; "
                                 "wait for its answer instead of sending another.")
@@ -1496,13 +1499,8 @@ def cancel_run(run_id, force=False, reason=None):
                             f"{', not CANCELLING' * (force and status != 'CANCELLING')}: {why}; "
                             "no request was sent.")
     key = json.dumps(["cancel", run_id, bool(force)])
-    with _guard_lock:
-        earlier = client().starts.get(key)
-        if earlier and (earlier[1] is None or time.monotonic() - earlier[0] <
-                        DUPLICATE_START_WINDOW_S):
-            raise PolicyRefusal(f"this cancel of run {run_id} was already sent from here; watch "
-                                "it with get_pipeline_run_status instead of sending it again.")
-        client().starts[key] = (time.monotonic(), None, None)
+    _claim(key, False, refusal=f"this cancel of run {run_id} was already sent from here; watch "
+           "it with get_pipeline_run_status instead of sending it again.")
     outcome = Outcome.UNCERTAIN   # from here on the request may reach Orchestra
     try:
         send_request("POST", f"/pipeline_runs/{segment(run_id)}/cancel",
@@ -2571,6 +2569,12 @@ def search_newest_first(path, windows, wanted, **filters):
     return search
 
 
+def newest_part(start, end, rows, pages):
+    """Where the newest part of start..end that `pages` pages hold begins, its `rows` taken as
+    evenly spread, with a 10 % margin (`end` when no page is left)."""
+    return end - (end - start) * max(0.0, pages * PAGE_SIZE * 0.9 / rows)
+
+
 def _search_window(path, filters, start, end, wanted, search):
     """Read start..end whole for rows wanted(row) accepts, narrowing it to its newest part
     when the requests left cannot read it all; False when nothing more can be searched."""
@@ -2583,7 +2587,7 @@ def _search_window(path, filters, start, end, wanted, search):
             search["sent"] += 1
             total = page["total"] or 0
             if page["page"] == 1 and -(-total // PAGE_SIZE) > left:   # too big: keep what fits
-                start = end - (end - start) * max(0.0, (left - 1) * PAGE_SIZE * 0.9 / total)
+                start = newest_part(start, end, total, left - 1)
                 search["narrowed"] = True
                 break
             hits.update({str(r.get("id", "")).lower(): r for r in page["rows"] if wanted(r)})
@@ -2652,8 +2656,7 @@ def run_task_runs(run, earlier_attempts=False):
     retention) gets its task runs from /task_runs by its pipeline and window."""
     rows = list(iter_run_task_runs(str(run.get("id")).lower()))
     if earlier_attempts and rows:
-        known = {r.get("id") for r in rows}
-        return rows + [r for r in task_runs_in_window(run, True) if r.get("id") not in known], None
+        return with_earlier_attempts(run, rows), None
     if rows or run.get("runStatus") not in ("FAILED", "WARNING"):
         return rows, None
     rows = task_runs_in_window(run, earlier_attempts)
@@ -2661,6 +2664,13 @@ def run_task_runs(run, earlier_attempts=False):
         return rows, "the run's own task listing was empty; its task runs came from /task_runs"
     return rows, ("neither the run's task listing nor /task_runs holds its task runs any more "
                   "(retention): only the run's own fields are left")
+
+
+def with_earlier_attempts(run, rows):
+    """`rows` plus the run's task runs from /task_runs that are not among them (the superseded
+    attempts the per-run listing leaves out)."""
+    known = {r.get("id") for r in rows}
+    return rows + [r for r in task_runs_in_window(run, True) if r.get("id") not in known]
 
 
 def task_runs_in_window(run, include_superseded=False):
@@ -3914,7 +3924,7 @@ def get_task_run_logs(pipeline_run_id=None, task_run_id=None, filename=None,
     payload = {**info, "note": info.get("note")
                or (f"tail_bytes clamped to {tail}" if tail_bytes > tail else None)}
     lines = mask_secrets("\n".join(lines)).split("\n")   # a PEM key's lines, as one text
-    return _fit_tail(payload, [clean_text(line, 2000) for line in lines if line])
+    return _fit_tail(payload, [clean_text(line, 2000, unique=True) for line in lines if line])
 
 
 def _fit_tail(payload, lines):
@@ -4004,7 +4014,7 @@ def grep_log(run_id, task_id, filename, needle, wanted):
         state["number"] += 1
         text, state["pem"] = mask_line(raw[:GREP_LINE_BYTES].decode("utf-8", "replace"),
                                        state["pem"])   # a PEM key's body lines become ***
-        text = clean_text(text, GREP_LINE_BYTES)
+        text = clean_text(text, GREP_LINE_BYTES, unique=True)
         for match in state["pending"]:
             match["after"].append(text)
         state["pending"] = [m for m in state["pending"] if len(m["after"]) < 2]
@@ -5069,8 +5079,7 @@ def diagnose_pipeline_run(pipeline_run_id):
     attempts = task_attempts(tasks)
     if run.get("runStatus") == "SUCCEEDED" and any(
             "failedAttempt" not in r for r in attempts["retried"]):   # its failed try was hidden
-        known = {r.get("id") for r in tasks}
-        tasks += [r for r in task_runs_in_window(run, True) if r.get("id") not in known]
+        tasks = with_earlier_attempts(run, tasks)
         attempts = task_attempts(tasks)
     current = attempts["current"]
     outcome = run_outcome(run, current, attempts["retried"])
@@ -5098,8 +5107,7 @@ def diagnose_pipeline_run(pipeline_run_id):
     extra["unfinished"] = sum(t.get("status") in _STILL_GOING for t in current)
     if any((t.get("numberOfAttempts") or 1) > sum(_identity(r) == _identity(t) for r in tasks)
            for t in roots[:CAUSES_IN_DETAIL]):   # a retried cause whose earlier tries were hidden
-        known = {r.get("id") for r in tasks}
-        tasks += [r for r in task_runs_in_window(run, True) if r.get("id") not in known]
+        tasks = with_earlier_attempts(run, tasks)
     shown = roots[:CAUSES_IN_DETAIL]
     budget = SCAN_MAX_BYTES // max(1, len(shown) + sum(bool(child_run_of(run, t)) for t in shown))
     gathered = parallel(evidence_calls(run_id, run, shown, budget)) if shown else {}
@@ -5477,10 +5485,8 @@ def _fitting_start(window, sizes, pages_left):
     start, end = window
     if sum(-(-size // PAGE_SIZE) for size in sizes) <= pages_left:
         return start
-    share = (pages_left - len(sizes)) * PAGE_SIZE * 0.9 / sum(sizes)
-    if (end - start) * max(0.0, share) < timedelta(seconds=1):
-        return None
-    return end - (end - start) * share
+    part = newest_part(start, end, sum(sizes), pages_left - len(sizes))
+    return None if end - part < timedelta(seconds=1) else part
 
 
 def _read_whole(start, end, status, filters, state):
