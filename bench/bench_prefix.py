@@ -93,10 +93,13 @@ def main():
                     if payload.get("id") != run_id:
                         raise RuntimeError(f"{name}: resolved to {payload.get('id')}, expected {run_id}")
             worst = max(listing for _, listing in counts)
-            report.figure(f"prefix.{name}.requests", f"{counts[0][0]} HTTP requests ({counts[0][1]} listing pages); "
-                          f"{outcome}", target=f"<= {MAX_LISTING_REQUESTS} listing requests",
+            report.figure(f"prefix.{name}.requests", f"{counts[0][0]} HTTP requests ({counts[0][1]} listing pages) "
+                          f"on the first lookup; {outcome}", target=f"<= {MAX_LISTING_REQUESTS} listing requests",
                           ok=worst <= MAX_LISTING_REQUESTS, ratio=worst / MAX_LISTING_REQUESTS)
-            report.figure(f"prefix.{name}.time", ms(stats(times)))
+            again = (f"; {len(times) - 1} repeats: {ms(stats(times[1:]))}, {min(c[0] for c in counts[1:])}-"
+                     f"{max(c[0] for c in counts[1:])} requests (a resolved prefix is cached for reads)"
+                     if len(times) > 1 else "")
+            report.figure(f"prefix.{name}.time", f"first lookup {times[0] * 1000:.1f} ms{again}")
     return report.summary()
 
 

@@ -112,6 +112,10 @@ def quota_log(total_bytes):
         fo.QUOTA_LOADED_BATCHES = default + 1000
         per_batch = (fo.LinesContent(lambda: fo.quota_log_parts(0)).size - base) / 1000
         batches = default + int((total_bytes - base) / per_batch)
+        fo.QUOTA_LOADED_BATCHES = batches
+        while fo.LinesContent(lambda: fo.quota_log_parts(0)).size > total_bytes:   # batch lines vary
+            batches -= 500
+            fo.QUOTA_LOADED_BATCHES = batches
     finally:
         fo.QUOTA_LOADED_BATCHES = default
     return batches
@@ -145,7 +149,7 @@ def scan_speed(report, megabytes):
 
 def big_diagnosis(report, home):
     default = fo.QUOTA_LOADED_BATCHES
-    fo.QUOTA_LOADED_BATCHES = quota_log(orchestra_mcp.SCAN_MAX_BYTES - MIB)
+    fo.QUOTA_LOADED_BATCHES = quota_log(orchestra_mcp.SCAN_MAX_BYTES - MIB // 2)
     try:
         content = fo.LinesContent(lambda: fo.quota_log_parts(0))
         started = time.perf_counter()
