@@ -22,6 +22,17 @@ from fake_orchestra import FakeOrchestra  # noqa: E402 - needs the path above
 NON_ENTERPRISE_KEY = "starter-plan-key"
 
 
+@pytest.fixture
+def pinned(monkeypatch):
+    """The module configured for unit_helpers.BASE (mocked with `responses`), the clock at NOW."""
+    import orchestra_mcp as m
+    from unit_helpers import BASE, NOW, configure
+    configure(BASE, NOW, monkeypatch)
+    yield
+    m.configure(m.read_config({}))
+    m.use_context(None)
+
+
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pyproject's addopts): two workers per CPU, at most 8. About half of a worker's
     time is spent waiting (server subprocesses, the fake's slow faults, deadlines), so one worker

@@ -9,7 +9,7 @@ second runs against the fake in each of its modes, every request and answer cont
 import json
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -30,51 +30,12 @@ from fake_orchestra import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orchestra_mcp as m  # noqa: E402
+from unit_helpers import (  # noqa: E402
+    BASE, NOW, PIPELINE, RUN, TASK, WEEK_MINUS_1S, configure, error, ok, path_of, query,
+)
 
-BASE = "https://orchestra.test/api/engine/public"
-PREFIX = "/api/engine/public"
-NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
-RUN = "8e808ad7-3d5a-4f08-b6e2-9a4c1d7f5e80"
-TASK = "d94e2b7a-1c58-4f3d-9a60-7b8c2e1f4d39"
 OTHER_TASK = "d94e2b7a-0000-4000-8000-000000000001"
-PIPELINE = "c1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
-WEEK_MINUS_1S = timedelta(seconds=7 * 86400 - 1)
 TASK_TOOLS = ("get_task_run", "get_task_run_logs", "get_task_run_artifacts", "download_task_artifact")
-
-
-def configure(base, now=None, monkeypatch=None):
-    """The module configured for `base`, with a tool call's context, as call_tool gets it."""
-    if now is not None:
-        monkeypatch.setattr(m, "now_utc", lambda: now)
-    m.configure(m.read_config({"ORCHESTRA_API_KEY": "test-key", "ORCHESTRA_API_BASE_URL": base,
-                               "ORCHESTRA_MCP_RETRY_BACKOFF_S": "0.01", "ORCHESTRA_MCP_DEADLINE_S": "60"}))
-    m.use_context(m.new_call_context())
-
-
-@pytest.fixture
-def pinned(monkeypatch):
-    configure(BASE, NOW, monkeypatch)
-    yield
-    m.configure(m.read_config({}))
-    m.use_context(None)
-
-
-def ok(result):
-    assert not result["isError"], result["content"][0]["text"]
-    return json.loads(result["content"][0]["text"])
-
-
-def error(result):
-    assert result["isError"], result["content"][0]["text"]
-    return result["content"][0]["text"]
-
-
-def path_of(call):
-    return urlsplit(call.request.url).path.removeprefix(PREFIX)
-
-
-def query(call):
-    return dict(parse_qsl(urlsplit(call.request.url).query, keep_blank_values=True))
 
 
 def lookups(rsps):

@@ -7,7 +7,7 @@ import statistics
 import fake_orchestra as fo
 import pytest
 from mcp_helpers import REPO, server_env
-from triage_cases import CASES
+from triage_cases import CASES, shown_line_labels
 
 from orchestra_mcp import DIAGNOSIS_MAX_CHARS, LineClient
 
@@ -31,30 +31,13 @@ def diagnoses(tmp_path_factory):
             journal = fake.journal[mark:]
             requests = [e for e in journal if not e["path"].endswith("/logs/download")]
             out[case["name"]] = (result, len(json.dumps(result, separators=(",", ":"))),
-                                 requests, shown_labels(fake, result))
+                                 requests, shown_line_labels(fake, result))
         out["_stderr"] = server.stderr_text()
         out["_journal"] = fake.journal
     finally:
         server.close()
         fake.stop()
     return out
-
-
-def shown_labels(fake, result):
-    """The fake's label of every log line the diagnosis shows (with its text length)."""
-    found = []
-    for cause in result.get("rootCauses", []) + [
-            c["childRun"]["rootCause"] for c in result.get("rootCauses", [])
-            if c.get("childRun", {}).get("rootCause")]:
-        scan = cause.get("logScan")
-        if not scan or not cause.get("evidence"):
-            continue
-        run_id = result["run"]["id"] if cause in result.get("rootCauses", []) else next(
-            c["childRun"]["pipelineRunId"] for c in result["rootCauses"]
-            if c.get("childRun", {}).get("rootCause") is cause)
-        labels = fake.line_labels(run_id, cause["taskRunId"], scan["filename"])
-        found += [(labels[e["line"] - 1], len(e["text"]), e["role"]) for e in cause["evidence"]]
-    return found
 
 
 def causes_of(result):

@@ -6,7 +6,7 @@ import json
 import re
 import time
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -15,16 +15,12 @@ import responses
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orchestra_mcp as m  # noqa: E402
+from unit_helpers import (  # noqa: E402
+    BASE, NOW, PIPELINE, RUN, TASK, WEEK_MINUS_1S, error, ok, path_of, query,
+)
 
-BASE = "https://orchestra.test/api/engine/public"
-PREFIX = "/api/engine/public"
-NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
-RUN = "8e808ad7-3d5a-4f08-b6e2-9a4c1d7f5e80"
 OTHER_RUN = "8e808ad7-0000-4000-8000-000000000001"
-TASK = "d94e2b7a-1c58-4f3d-9a60-7b8c2e1f4d39"
-PIPELINE = "c1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 ENV_ID = "5f3a9c2e-7d41-4b8a-a2c6-1e9d0b7f4c33"
-WEEK_MINUS_1S = timedelta(seconds=7 * 86400 - 1)
 
 
 def setup(**env):
@@ -48,26 +44,8 @@ def fresh_module(monkeypatch, tmp_path):
 
 # ---- helpers ---------------------------------------------------------------------------------------
 
-def path_of(call):
-    return urlsplit(call.request.url).path.removeprefix(PREFIX)
-
-
-def query(call):
-    return dict(parse_qsl(urlsplit(call.request.url).query, keep_blank_values=True))
-
-
 def calls_to(rsps, path):
     return [c for c in rsps.calls if path_of(c) == path]
-
-
-def ok(result):
-    assert not result["isError"], result["content"][0]["text"]
-    return json.loads(result["content"][0]["text"])
-
-
-def error(result):
-    assert result["isError"], result["content"][0]["text"]
-    return result["content"][0]["text"]
 
 
 def at(hours):
