@@ -12,6 +12,7 @@ in raw JSON-RPC lines through `orchestra_mcp.LineClient` (the module's one line 
 The SDK is imported only where it is used, so the benchmarks can import `proc_field` from here with
 nothing but the standard library.
 """
+import contextlib
 import json
 import os
 import sys
@@ -256,3 +257,47 @@ class SdkSession:
             self._client.__exit__(None, None, None)
         finally:
             self._portal.__exit__(None, None, None)
+
+
+class _Recording:
+    """Wraps one side of a transport and keeps every SessionMessage (or Exception) that passes."""
+
+    def __init__(self, stream, seen):
+        self._stream, self._seen = stream, seen
+
+    async def receive(self):
+        item = await self._stream.receive()
+        self._seen.append(item)
+        return item
+
+    async def send(self, item):
+        self._seen.append(item)
+        await self._stream.send(item)
+
+    async def aclose(self):
+        await self._stream.aclose()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        import anyio
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        await self.aclose()
+
+
+@contextlib.asynccontextmanager
+async def recording_stdio(params, errlog, incoming, outgoing):
+    """The SDK's stdio transport, keeping what the server sent in `incoming` and what the client
+    sent in `outgoing`."""
+    from mcp.client.stdio import stdio_client
+    async with stdio_client(params, errlog=errlog) as (read, write):
+        yield _Recording(read, incoming), _Recording(write, outgoing)

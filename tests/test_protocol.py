@@ -33,7 +33,6 @@ import mcp_types
 import pytest
 from fake_orchestra import FAILED_RUN_ID
 from mcp import Client
-from mcp.client.stdio import stdio_client
 from mcp_helpers import (
     REPO,
     SERVER,
@@ -42,6 +41,7 @@ from mcp_helpers import (
     check_message,
     check_wire_line,
     finish,
+    recording_stdio,
     responses_in,
     same_id,
     sdk_params,
@@ -142,46 +142,6 @@ def fresh_server(env, command=None):
 ####################################################################################################
 # 1. The SDK client
 ####################################################################################################
-
-class _Recording:
-    """Wraps one side of a transport and keeps every SessionMessage (or Exception) that passes."""
-
-    def __init__(self, stream, seen):
-        self._stream, self._seen = stream, seen
-
-    async def receive(self):
-        item = await self._stream.receive()
-        self._seen.append(item)
-        return item
-
-    async def send(self, item):
-        self._seen.append(item)
-        await self._stream.send(item)
-
-    async def aclose(self):
-        await self._stream.aclose()
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc_info):
-        await self.aclose()
-
-
-@contextlib.asynccontextmanager
-async def recording_stdio(params, errlog, incoming, outgoing):
-    async with stdio_client(params, errlog=errlog) as (read, write):
-        yield _Recording(read, incoming), _Recording(write, outgoing)
-
 
 def wire(seen):
     """The JSON-RPC messages among recorded items, as plain dicts."""

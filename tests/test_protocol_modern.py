@@ -9,7 +9,6 @@ The server runs as `orchestra_mcp.py --demo` (built-in sample workspace on loopb
 internet). Every blocking read has a generous timeout, a failure guard and not a timing claim.
 """
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import anyio
 import mcp_types
 import pytest
 from mcp import Client
-from mcp.client.stdio import stdio_client
-from mcp_helpers import finish, sdk_params, server_env, start
+from mcp_helpers import finish, recording_stdio, sdk_params, server_env, start
 from mcp_types.methods import validate_server_result
 
 import orchestra_mcp
@@ -115,42 +113,6 @@ def test_claude_codes_opening_is_answered_step_by_step_in_both_settings(line_ser
 # The official SDK client in each of its modes
 ####################################################################################################
 
-class _Tap:
-    """The client's read stream, keeping every message the server sent."""
-
-    def __init__(self, stream, seen):
-        self._stream, self._seen = stream, seen
-
-    async def receive(self):
-        item = await self._stream.receive()
-        self._seen.append(item)
-        return item
-
-    async def aclose(self):
-        await self._stream.aclose()
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc_info):
-        await self.aclose()
-
-
-@contextlib.asynccontextmanager
-async def tapped_stdio(params, errlog, seen):
-    async with stdio_client(params, errlog=errlog) as (read, write):
-        yield _Tap(read, seen), write
-
-
 def sdk_session(home, protocol, mode):
     """One SDK client session against --demo: (negotiated version, server name, tool names,
     status result, bad-argument result, the results the server sent as dicts)."""
@@ -159,7 +121,7 @@ def sdk_session(home, protocol, mode):
 
     async def run():
         with anyio.fail_after(2 * WAIT_S), open(Path(home) / "stderr.txt", "w") as errlog:
-            async with Client(tapped_stdio(params, errlog, seen), mode=mode) as client:
+            async with Client(recording_stdio(params, errlog, seen, []), mode=mode) as client:
                 listing = await client.list_tools()
                 status = await client.call_tool("get_pipeline_run_status",
                                                 {"pipeline_run_id": "8e808ad7"})
