@@ -443,6 +443,8 @@ def test_exception_messages_and_tracebacks_never_carry_the_key(api, other_host, 
         monkeypatch.delenv(name, raising=False)
     log_file = tmp_path / "in-process.log"
     # Every fault below must end in an error, whatever its cause: a short read timeout cannot break this test.
+    # Each fault answers every attempt (count 10): under load a read timeout makes the client retry the
+    # GET, and a fault spent on the first attempt would let the retry succeed.
     environ = {"ORCHESTRA_API_KEY": CANARY, "ORCHESTRA_API_BASE_URL": api.base_url, "ORCHESTRA_TIMEOUT": "0.5",
                "ORCHESTRA_MCP_RETRY_BACKOFF_S": "0.01", "ORCHESTRA_MCP_RETRY_AFTER_CAP_S": "1",
                "ORCHESTRA_MCP_LOG_LEVEL": "DEBUG", "ORCHESTRA_MCP_LOG_FILE": str(log_file)}
@@ -450,13 +452,13 @@ def test_exception_messages_and_tracebacks_never_carry_the_key(api, other_host, 
     faults = [
         {"match": on_status, "count": 20, "action": "status", "status": 429},
         {"match": on_status, "count": 20, "action": "status", "status": 503},
-        {"match": on_status, "count": 1, "action": "status", "status": 403},
-        {"match": on_status, "count": 1, "action": "drop"},
-        {"match": on_status, "count": 1, "action": "non_json"},
+        {"match": on_status, "count": 10, "action": "status", "status": 403},
+        {"match": on_status, "count": 10, "action": "drop"},
+        {"match": on_status, "count": 10, "action": "non_json"},
         {"match": on_status, "count": 5, "action": "slow", "delay": 1.0},
         {"match": on_status, "count": 10, "action": "reset"},
-        {"match": on_status, "count": 1, "action": "big_body", "size": 9 * 1024 * 1024},
-        {"match": on_status, "count": 1, "action": "redirect", "location": other_host.base_url + "/x"},
+        {"match": on_status, "count": 10, "action": "big_body", "size": 9 * 1024 * 1024},
+        {"match": on_status, "count": 10, "action": "redirect", "location": other_host.base_url + "/x"},
     ]
     texts = []
     with in_process(environ):
